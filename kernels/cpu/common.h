@@ -1,0 +1,65 @@
+/* Internal helpers shared by the CPU kernels: weight dtype conversion and the worker pool API. */
+#ifndef VK_COMMON_H
+#define VK_COMMON_H
+#include <stdint.h>
+#include <string.h>
+
+/* The build hides every symbol (-fvisibility=hidden); only the ABI in the header is exported, so
+ * several variants loaded into one process never bind to each other's internals. */
+#pragma GCC visibility push(default)
+#include "vllm_kernels.h"
+#pragma GCC visibility pop
+
+#include "simd.h"
+
+#define VK_INLINE static inline __attribute__((always_inline))
+#define VK_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define VK_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+static inline int vk_dtype_size(int dtype) { return dtype == VK_F32 ? 4 : 2; }
+
+/* Element i of a weight array in any dtype, as f32. */
+VK_INLINE float vk_load_w1(const void* w, int64_t i, int dtype) {
+  if (dtype == VK_BF16) return vk_bf16_bits_to_f32(((const uint16_t*)w)[i]);
+  if (dtype == VK_F16) return vk_f16_bits_to_f32(((const uint16_t*)w)[i]);
+  return ((const float*)w)[i];
+}
+
+/* VK_W elements of a weight array starting at i, as f32 (unaligned loads: weights may be mmapped). */
+VK_INLINE vkf vk_load_w(const void* w, int64_t i, int dtype) {
+  if (dtype == VK_BF16) return vkf_load_bf16((const uint16_t*)w + i);
+  if (dtype == VK_F16) return vkf_load_f16((const uint16_t*)w + i);
+  return vkf_load((const float*)w + i);
+}
+
+VK_INLINE void vk_convert_typed(float* dst, const void* src, int64_t n, int dtype) {
+  int64_t i = 0;
+  for (; i + VK_W <= n; i += VK_W) vkf_store(dst + i, vk_load_w(src, i, dtype));
+  for (; i < n; i++) dst[i] = vk_load_w1(src, i, dtype);
+}
+
+/* dst[0..n) = src[0..n) converted to f32. */
+static inline void vk_convert_f32(float* dst, const void* src, int dtype, int64_t n) {
+  if (dtype == VK_BF16) vk_convert_typed(dst, src, n, VK_BF16);
+  else if (dtype == VK_F16) vk_convert_typed(dst, src, n, VK_F16);
+  else memcpy(dst, src, (size_t)n * sizeof(float));
+}
+
+/* Worker pool (thread_pool.c). fn(ctx, task) runs once for every task in [0, n_tasks), on the
+ * caller and the pool's workers; returns when all are done. Nested calls run inline. */
+typedef void (*vk_task_fn)(void* ctx, int task);
+void vk_parallel_for(int n_tasks, vk_task_fn fn, void* ctx);
+
+/* Splits [0, n) into contiguous ranges sized by cost (roughly, scalar operations per item) and
+ * runs fn(ctx, begin, end) on each; small jobs run inline on the caller. */
+typedef void (*vk_range_fn)(void* ctx, int begin, int end);
+void vk_parallel_range(int n, int64_t cost_per_item, vk_range_fn fn, void* ctx);
+
+/* Threads the pool runs jobs on, the caller included (starts the pool on first use). */
+int vk_pool_size(void);
+
+/* Per-thread, 64-byte aligned scratch that only grows. Slot 0 is for use inside tasks, slot 1
+ * for the dispatching caller's own bookkeeping, so the two never clobber each other. */
+void* vk_scratch(int slot, int64_t nbytes);
+
+#endif

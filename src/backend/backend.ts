@@ -1,0 +1,76 @@
+/**
+ * The Backend interface: tensors and the op set every kernel library provides (cpu now, cuda/rocm later).
+ * Ops mirror native/include/vllm_kernels.h one to one; shapes are passed explicitly because buffers are
+ * allocated once at their maximum size and each step uses a prefix of them.
+ */
+import type { TensorInfo } from "../model_loader/safetensors";
+
+export type DType = "f32" | "f16" | "bf16" | "i32";
+
+/** A buffer owned by a backend. `ptr` is a host pointer on cpu and a device pointer on gpu. */
+export interface Tensor {
+  readonly ptr: number;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** Keeps mmapped or host memory alive while the tensor is referenced (optional). */
+  readonly owner?: unknown;
+}
+
+export interface Backend {
+  readonly name: "cpu" | "cuda" | "rocm";
+  /** Human-readable line for the startup log, e.g. "cpu (avx2, 2 threads)". */
+  readonly description: string;
+  /** Dtype activations and the KV cache use on this backend. */
+  readonly activationDtype: DType;
+
+  empty(shape: readonly number[], dtype: DType): Tensor;
+  /** A weight from a checkpoint, zero-copy where the backend can read it in place. */
+  weight(info: TensorInfo): Tensor;
+  /** Rows of several weights stacked into one tensor (fused projections such as gate_up_proj). */
+  concatRows(parts: readonly TensorInfo[]): Tensor;
+  /** Copies host data into the first bytes of `dst`. */
+  write(dst: Tensor, src: Int32Array | Float32Array): void;
+  /** Copies the first `count` f32 elements of `src` to the host. */
+  readF32(src: Tensor, count: number): Float32Array;
+  free(t: Tensor): void;
+
+  embedding(out: Tensor, table: Tensor, ids: Tensor, nTokens: number, hidden: number): void;
+  rmsNorm(out: Tensor, x: Tensor, w: Tensor, nRows: number, hidden: number, eps: number): void;
+  addRmsNorm(out: Tensor, residual: Tensor, x: Tensor, w: Tensor, nRows: number, hidden: number, eps: number): void;
+  rope(q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor, nTokens: number, nQHeads: number, nKvHeads: number, headDim: number): void;
+  siluMul(out: Tensor, gateUp: Tensor, nTokens: number, inter: number): void;
+  /** out[m, n] = x[m, k] @ w[n, k]^T (+ bias). */
+  matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, m: number, n: number, k: number): void;
+  reshapeAndCache(k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, slotMapping: Tensor, nTokens: number, nKvHeads: number, headDim: number): void;
+  pagedAttention(out: Tensor, q: Tensor, kCache: Tensor, vCache: Tensor, a: AttentionMetadata, nQHeads: number, nKvHeads: number, headDim: number, blockSize: number, scale: number): void;
+  logSoftmax(out: Tensor, x: Tensor, nRows: number, nCols: number): void;
+  topk(outIds: Tensor, outVals: Tensor, x: Tensor, nRows: number, nCols: number, k: number): void;
+}
+
+/** Per-step attention layout of the flat batch (device tensors plus their sizes). */
+export interface AttentionMetadata {
+  blockTables: Tensor; // [numSeqs, maxBlocksPerSeq] i32
+  maxBlocksPerSeq: number;
+  seqLens: Tensor; // [numSeqs] i32, cached + new tokens
+  queryStartLoc: Tensor; // [numSeqs + 1] i32
+  numSeqs: number;
+}
+
+/** Maps a safetensors dtype to a backend dtype, or throws naming the tensor. */
+export function weightDtype(info: TensorInfo): DType {
+  switch (info.dtype) {
+    case "F32": return "f32";
+    case "F16": return "f16";
+    case "BF16": return "bf16";
+    default:
+      throw new Error(`${info.file}: tensor ${info.name} has dtype ${info.dtype}; only F32, F16 and BF16 weights are supported`);
+  }
+}
+
+export function dtypeBytes(d: DType): number {
+  return d === "f16" || d === "bf16" ? 2 : 4;
+}
+
+export function numel(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}

@@ -1,0 +1,119 @@
+/** The CPU backend: the SIMD C kernel library (kernels/cpu) bound through bun:ffi. */
+import { ptr, toArrayBuffer } from "bun:ffi";
+import type { TensorInfo } from "../../model_loader/safetensors";
+import { type AttentionMetadata, type Backend, type DType, type Tensor, dtypeBytes, numel, weightDtype } from "../backend";
+import type { CpuKernels } from "./ffi";
+import { loadCpuKernels } from "../native_library";
+
+const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2, i32: 0 };
+
+export interface CpuBackendOptions {
+  /** Worker threads for the kernels (`--cpu-threads`); defaults to the number of CPUs. */
+  numThreads?: number;
+  /** Forces a kernel variant (portable, avx2, avx512). */
+  variant?: string;
+}
+
+export class CpuBackend implements Backend {
+  readonly name = "cpu" as const;
+  readonly activationDtype = "f32" as const;
+  readonly description: string;
+  readonly variant: string;
+  readonly numThreads: number;
+  private readonly k: CpuKernels;
+
+  constructor(opts: CpuBackendOptions = {}) {
+    const loaded = loadCpuKernels({ variant: opts.variant });
+    this.k = loaded.kernels;
+    this.variant = loaded.variant;
+    const want = opts.numThreads ?? navigator.hardwareConcurrency ?? 1;
+    this.numThreads = this.k.vk_set_num_threads(Math.max(1, want));
+    this.description = `cpu (${this.variant}, ${this.numThreads} threads)`;
+  }
+
+  empty(shape: readonly number[], dtype: DType): Tensor {
+    const bytes = Math.max(64, numel(shape) * dtypeBytes(dtype));
+    const p = this.k.vk_alloc(bytes);
+    if (!p) throw new Error(`cpu backend: out of memory allocating ${bytes} bytes`);
+    return { ptr: Number(p), dtype, shape: [...shape] };
+  }
+
+  weight(info: TensorInfo): Tensor {
+    const dtype = weightDtype(info);
+    // Zero-copy from the mmap when aligned for the element type; otherwise copy once.
+    if (info.data.byteLength > 0 && (info.data.byteOffset % dtypeBytes(dtype)) === 0) {
+      return { ptr: ptr(info.data), dtype, shape: info.shape, owner: info.data };
+    }
+    const t = this.empty(info.shape, dtype);
+    this.bytes(t, info.data.byteLength).set(info.data);
+    return t;
+  }
+
+  concatRows(parts: readonly TensorInfo[]): Tensor {
+    const dtype = weightDtype(parts[0]);
+    const cols = parts[0].shape.slice(1);
+    let rows = 0;
+    for (const p of parts) {
+      if (weightDtype(p) !== dtype || p.shape.slice(1).join() !== cols.join())
+        throw new Error(`${p.file}: tensor ${p.name} cannot be fused with ${parts[0].name} (dtype or shape differs)`);
+      rows += p.shape[0];
+    }
+    const t = this.empty([rows, ...cols], dtype);
+    const dst = this.bytes(t, numel(t.shape) * dtypeBytes(dtype));
+    let off = 0;
+    for (const p of parts) { dst.set(p.data, off); off += p.data.byteLength; }
+    return t;
+  }
+
+  write(dst: Tensor, src: Int32Array | Float32Array): void {
+    this.bytes(dst, src.byteLength).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+  }
+
+  readF32(src: Tensor, count: number): Float32Array {
+    return new Float32Array(toArrayBuffer(src.ptr as never, 0, count * 4).slice(0));
+  }
+
+  free(t: Tensor): void {
+    if (t.owner === undefined) this.k.vk_free(t.ptr as never);
+  }
+
+  private bytes(t: Tensor, n: number): Uint8Array {
+    return new Uint8Array(toArrayBuffer(t.ptr as never, 0, n));
+  }
+
+  embedding(out: Tensor, table: Tensor, ids: Tensor, nTokens: number, hidden: number): void {
+    this.k.vk_embedding(p(out), p(table), DTYPE_CODE[table.dtype], p(ids), nTokens, hidden);
+  }
+  rmsNorm(out: Tensor, x: Tensor, w: Tensor, nRows: number, hidden: number, eps: number): void {
+    this.k.vk_rms_norm(p(out), p(x), p(w), DTYPE_CODE[w.dtype], nRows, hidden, eps);
+  }
+  addRmsNorm(out: Tensor, residual: Tensor, x: Tensor, w: Tensor, nRows: number, hidden: number, eps: number): void {
+    this.k.vk_add_rms_norm(p(out), p(residual), p(x), p(w), DTYPE_CODE[w.dtype], nRows, hidden, eps);
+  }
+  rope(q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor, nTokens: number, nQHeads: number, nKvHeads: number, headDim: number): void {
+    this.k.vk_rope(p(q), p(k), p(positions), p(invFreq), nTokens, nQHeads, nKvHeads, headDim);
+  }
+  siluMul(out: Tensor, gateUp: Tensor, nTokens: number, inter: number): void {
+    this.k.vk_silu_mul(p(out), p(gateUp), nTokens, inter);
+  }
+  matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, m: number, n: number, k: number): void {
+    this.k.vk_matmul(p(out), p(x), p(w), DTYPE_CODE[w.dtype], bias ? p(bias) : null, m, n, k);
+  }
+  reshapeAndCache(k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, slotMapping: Tensor, nTokens: number, nKvHeads: number, headDim: number): void {
+    this.k.vk_reshape_and_cache(p(k), p(v), p(kCache), p(vCache), p(slotMapping), nTokens, nKvHeads, headDim);
+  }
+  pagedAttention(out: Tensor, q: Tensor, kCache: Tensor, vCache: Tensor, a: AttentionMetadata, nQHeads: number, nKvHeads: number, headDim: number, blockSize: number, scale: number): void {
+    this.k.vk_paged_attention(p(out), p(q), p(kCache), p(vCache), p(a.blockTables), a.maxBlocksPerSeq, p(a.seqLens),
+      p(a.queryStartLoc), a.numSeqs, nQHeads, nKvHeads, headDim, blockSize, scale);
+  }
+  logSoftmax(out: Tensor, x: Tensor, nRows: number, nCols: number): void {
+    this.k.vk_log_softmax(p(out), p(x), nRows, nCols);
+  }
+  topk(outIds: Tensor, outVals: Tensor, x: Tensor, nRows: number, nCols: number, k: number): void {
+    this.k.vk_topk(p(outIds), p(outVals), p(x), nRows, nCols, k);
+  }
+}
+
+function p(t: Tensor): never {
+  return t.ptr as never;
+}

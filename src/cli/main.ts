@@ -1,0 +1,34 @@
+/** The `vllm` command: dispatches to generate (serve and bench join as they land). */
+import { ArgError } from "./arg_parser";
+import { runGenerate } from "./generate";
+import { VERSION } from "../version";
+
+const HELP = `vllm-bun ${VERSION}: an LLM inference engine that works like vLLM, in one executable.
+
+usage: vllm <command> [options]
+
+commands:
+  generate   generate text for prompts offline (vllm generate --help)
+
+  vllm --version    prints the version
+
+Without --model, commands use the built-in demo model: a small Llama-architecture model with the real
+Llama 3 tokenizer and RANDOM weights, written deterministically on first use. Its text is noise.`;
+
+export function main(argv: string[]): number {
+  const [cmd, ...rest] = argv;
+  try {
+    if (cmd === undefined || cmd === "-h" || cmd === "--help" || cmd === "help") { console.log(HELP); return 0; }
+    if (cmd === "--version" || cmd === "-v" || cmd === "version") { console.log(VERSION); return 0; }
+    if (cmd === "generate") return runGenerate(rest);
+    console.error(`vllm: unknown command '${cmd}'\n\n${HELP}`);
+    return 2;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    console.error(e instanceof ArgError ? `vllm ${cmd}: error: ${msg}` : `error: ${msg}`);
+    if (process.env.VLLM_DEBUG && e instanceof Error) console.error(e.stack);
+    return e instanceof ArgError ? 2 : 1;
+  }
+}
+
+if (import.meta.main) process.exit(main(process.argv.slice(2)));

@@ -1,0 +1,59 @@
+/** EngineArgs: the engine flags shared by `vllm generate`, `vllm bench` and `vllm serve`, with vLLM's names. */
+import { ArgError, type FlagSpec } from "../cli/arg_parser";
+
+export interface EngineArgs {
+  model: string; // a model directory, or "demo"
+  maxModelLen: number | null;
+  maxNumSeqs: number;
+  maxNumBatchedTokens: number;
+  blockSize: number;
+  enablePrefixCaching: boolean;
+  enableChunkedPrefill: boolean;
+  kvCacheMemory: number; // bytes
+  cpuThreads: number | null;
+  seed: number;
+  maxLogprobs: number;
+}
+
+export const ENGINE_FLAGS: FlagSpec[] = [
+  { name: "model", type: "string", default: "demo", help: "model directory (Hugging Face layout), or 'demo' for the built-in random-weight demo model" },
+  { name: "max-model-len", type: "size", help: "context length (prompt + output); accepts 1k (1000) and 1K (1024); default: from config.json" },
+  { name: "max-num-seqs", type: "int", default: 256, help: "most sequences in one step" },
+  { name: "max-num-batched-tokens", type: "int", default: 8192, help: "token budget of one step" },
+  { name: "block-size", type: "int", default: 16, help: "tokens per KV cache block", choices: undefined },
+  { name: "enable-prefix-caching", type: "bool", default: true, negatable: true, help: "reuse KV blocks of prompt prefixes seen before" },
+  { name: "enable-chunked-prefill", type: "bool", default: true, negatable: true, help: "split long prompts across steps" },
+  { name: "kv-cache-memory", type: "size", default: 4 * 1024 ** 3, help: "bytes for the KV cache on the CPU (e.g. 2GiB)" },
+  { name: "cpu-threads", type: "int", help: "kernel threads on the CPU backend; default: all CPUs" },
+  { name: "seed", type: "int", default: 0, help: "random seed for requests without their own seed" },
+  { name: "max-logprobs", type: "int", default: 20, help: "largest logprobs / prompt_logprobs a request may ask for" },
+];
+
+/** Builds EngineArgs from parsed flag values, failing with a message that names the flag. */
+export function engineArgsFrom(v: Record<string, unknown>): EngineArgs {
+  const a: EngineArgs = {
+    model: v["model"] as string,
+    maxModelLen: (v["max-model-len"] as number | undefined) ?? null,
+    maxNumSeqs: v["max-num-seqs"] as number,
+    maxNumBatchedTokens: v["max-num-batched-tokens"] as number,
+    blockSize: v["block-size"] as number,
+    enablePrefixCaching: v["enable-prefix-caching"] as boolean,
+    enableChunkedPrefill: v["enable-chunked-prefill"] as boolean,
+    kvCacheMemory: v["kv-cache-memory"] as number,
+    cpuThreads: (v["cpu-threads"] as number | undefined) ?? null,
+    seed: v["seed"] as number,
+    maxLogprobs: v["max-logprobs"] as number,
+  };
+  const positive = (flag: string, x: number | null, max = 2 ** 31 - 1) => {
+    if (x !== null && !(Number.isSafeInteger(x) && x >= 1 && x <= max)) throw new ArgError(`argument --${flag}: must be an integer in [1, ${max}], got ${x}`);
+  };
+  positive("max-model-len", a.maxModelLen);
+  positive("max-num-seqs", a.maxNumSeqs, 65536);
+  positive("max-num-batched-tokens", a.maxNumBatchedTokens, 1 << 20);
+  positive("cpu-threads", a.cpuThreads, 1024);
+  if (![1, 2, 4, 8, 16, 32, 64, 128].includes(a.blockSize)) throw new ArgError(`argument --block-size: must be a power of two up to 128, got ${a.blockSize}`);
+  if (a.maxLogprobs < 0) throw new ArgError(`argument --max-logprobs: must be non-negative, got ${a.maxLogprobs}`);
+  if (!a.enableChunkedPrefill && a.maxModelLen !== null && a.maxModelLen > a.maxNumBatchedTokens)
+    throw new ArgError(`argument --max-num-batched-tokens: ${a.maxNumBatchedTokens} is smaller than --max-model-len ${a.maxModelLen}; enable chunked prefill or raise it`);
+  return a;
+}

@@ -1,0 +1,103 @@
+/**
+ * KVCacheManager: which blocks each request holds, prefix-cache lookups, and slot allocation.
+ * Callers see block ids only; the pool, hashing and eviction stay inside.
+ */
+import { createHash } from "node:crypto";
+import { BlockPool, type KVCacheBlock } from "./block_pool";
+import type { Request } from "./request";
+
+export interface ComputedBlocks {
+  blocks: KVCacheBlock[];
+  numTokens: number;
+}
+
+export class KVCacheManager {
+  readonly pool: BlockPool;
+  private readonly reqBlocks = new Map<string, KVCacheBlock[]>();
+  /** Prefix-cache counters in tokens, as vLLM reports them. */
+  prefixCacheQueries = 0;
+  prefixCacheHits = 0;
+
+  constructor(numBlocks: number, readonly blockSize: number, readonly enableCaching: boolean) {
+    this.pool = new BlockPool(numBlocks, enableCaching);
+  }
+
+  get usage(): number {
+    return this.pool.usage;
+  }
+
+  /** The longest cached prefix of the request, in whole blocks, always leaving at least one token to compute. */
+  getComputedBlocks(req: Request): ComputedBlocks {
+    if (!this.enableCaching || req.samplingParams.promptLogprobs !== null) return { blocks: [], numTokens: 0 };
+    const maxHitBlocks = Math.floor((req.numTokens - 1) / this.blockSize);
+    this.updateHashes(req, maxHitBlocks);
+    const blocks: KVCacheBlock[] = [];
+    for (let i = 0; i < maxHitBlocks; i++) {
+      const b = this.pool.getCachedBlock(req.blockHashes[i], this.blockTokens(req, i));
+      if (!b) break;
+      blocks.push(b);
+    }
+    const numTokens = blocks.length * this.blockSize;
+    this.prefixCacheQueries += req.numTokens;
+    this.prefixCacheHits += numTokens;
+    return { blocks, numTokens };
+  }
+
+  /**
+   * Makes room for `numNewTokens` more tokens after the request's computed ones (plus `computed`, a prefix
+   * hit being adopted now). Returns the request's block ids, or null when the pool is too small right now.
+   */
+  allocateSlots(req: Request, numNewTokens: number, computed: ComputedBlocks = { blocks: [], numTokens: 0 }): number[] | null {
+    const held = this.reqBlocks.get(req.requestId) ?? [];
+    const total = req.numComputedTokens + computed.numTokens + numNewTokens;
+    const numNew = Math.ceil(total / this.blockSize) - held.length - computed.blocks.length;
+    const freeAmongHits = computed.blocks.filter((b) => b.refCnt === 0).length;
+    if (numNew > this.pool.numFreeBlocks - freeAmongHits) return null;
+    this.pool.touch(computed.blocks);
+    const blocks = [...held, ...computed.blocks];
+    if (numNew > 0) blocks.push(...this.pool.allocate(numNew)!);
+    this.reqBlocks.set(req.requestId, blocks);
+    this.cacheFullBlocks(req, blocks, total);
+    return blocks.map((b) => b.blockId);
+  }
+
+  /** Releases the request's blocks; its last blocks become the first candidates for eviction. */
+  free(req: Request): void {
+    const blocks = this.reqBlocks.get(req.requestId);
+    if (!blocks) return;
+    this.reqBlocks.delete(req.requestId);
+    this.pool.free(blocks.slice().reverse());
+  }
+
+  blockIds(req: Request): number[] {
+    return (this.reqBlocks.get(req.requestId) ?? []).map((b) => b.blockId);
+  }
+
+  get numRequests(): number {
+    return this.reqBlocks.size;
+  }
+
+  private cacheFullBlocks(req: Request, blocks: readonly KVCacheBlock[], numTokens: number): void {
+    if (!this.enableCaching) return;
+    const full = Math.min(Math.floor(numTokens / this.blockSize), Math.floor(req.numTokens / this.blockSize));
+    this.updateHashes(req, full);
+    for (let i = 0; i < full; i++) this.pool.cacheBlock(blocks[i], req.blockHashes[i], this.blockTokens(req, i));
+  }
+
+  /** Extends the request's chained block hashes: sha256(parent hash, block tokens, cache salt on the first block). */
+  private updateHashes(req: Request, numBlocks: number): void {
+    for (let i = req.blockHashes.length; i < numBlocks; i++) {
+      const h = createHash("sha256");
+      h.update(i === 0 ? "root" : req.blockHashes[i - 1]);
+      h.update(new Uint8Array(Int32Array.from(this.blockTokens(req, i)).buffer));
+      if (i === 0 && req.cacheSalt !== null) h.update("salt:" + req.cacheSalt);
+      req.blockHashes.push(h.digest("hex"));
+    }
+  }
+
+  private blockTokens(req: Request, i: number): number[] {
+    const out: number[] = [];
+    for (let t = i * this.blockSize; t < (i + 1) * this.blockSize; t++) out.push(req.tokenAt(t));
+    return out;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The decoder-only transformer shared by Llama 2/3.x, Mistral, Qwen2/2.5 and Qwen3: pre-norm attention
+ * (GQA, RoPE, optional q/k/v bias, optional per-head q/k RMSNorm) and a SiLU-gated MLP. Differences between
+ * the families are flags on ModelConfig, as in vLLM where the Qwen and Mistral models reuse Llama's layers.
+ */
+import type { Backend, Tensor } from "../backend/backend";
+import type { Checkpoint } from "../model_loader/checkpoint";
+import type { ModelConfig } from "../model_loader/model_config";
+import type { ForwardBatch, KVCache } from "./forward_batch";
+import { computeInvFreq } from "./rotary_embedding";
+
+interface LayerWeights {
+  inputLayernorm: Tensor;
+  qProj: Tensor; kProj: Tensor; vProj: Tensor; oProj: Tensor;
+  qBias: Tensor | null; kBias: Tensor | null; vBias: Tensor | null; oBias: Tensor | null;
+  qNorm: Tensor | null; kNorm: Tensor | null;
+  postAttentionLayernorm: Tensor;
+  gateUpProj: Tensor; downProj: Tensor;
+  gateUpBias: Tensor | null; downBias: Tensor | null;
+}
+
+/** Activation buffers sized once for the largest step. */
+interface Workspace {
+  hidden: Tensor; residual: Tensor; q: Tensor; k: Tensor; v: Tensor; attnOut: Tensor; proj: Tensor;
+  gateUp: Tensor; act: Tensor; lastHidden: Tensor; logits: Tensor;
+}
+
+export class LlamaForCausalLM {
+  private readonly layers: LayerWeights[];
+  private readonly embedTokens: Tensor;
+  private readonly norm: Tensor;
+  private readonly lmHead: Tensor;
+  private readonly invFreq: Tensor;
+  private readonly ws: Workspace;
+  readonly qSize: number;
+  readonly kvSize: number;
+
+  constructor(
+    readonly config: ModelConfig,
+    private readonly backend: Backend,
+    ckpt: Checkpoint,
+    readonly maxNumTokens: number,
+    readonly maxNumLogits: number,
+  ) {
+    const c = config;
+    this.qSize = c.numAttentionHeads * c.headDim;
+    this.kvSize = c.numKeyValueHeads * c.headDim;
+    this.embedTokens = backend.weight(checkShape(ckpt, "model.embed_tokens.weight", [c.vocabSize, c.hiddenSize]));
+    this.norm = backend.weight(checkShape(ckpt, "model.norm.weight", [c.hiddenSize]));
+    this.lmHead = c.tieWordEmbeddings
+      ? this.embedTokens
+      : backend.weight(checkShape(ckpt, "lm_head.weight", [c.vocabSize, c.hiddenSize]));
+    this.layers = Array.from({ length: c.numHiddenLayers }, (_, i) => this.loadLayer(ckpt, i));
+    this.invFreq = backend.empty([c.headDim / 2], "f32");
+    backend.write(this.invFreq, computeInvFreq(c));
+    this.ws = this.allocWorkspace();
+  }
+
+  private loadLayer(ckpt: Checkpoint, i: number): LayerWeights {
+    const c = this.config, b = this.backend, pre = `model.layers.${i}.`;
+    const w = (name: string, shape: number[]) => b.weight(checkShape(ckpt, pre + name, shape));
+    const opt = (on: boolean, name: string, shape: number[]) => (on ? w(name, shape) : null);
+    const gate = checkShape(ckpt, pre + "mlp.gate_proj.weight", [c.intermediateSize, c.hiddenSize]);
+    const up = checkShape(ckpt, pre + "mlp.up_proj.weight", [c.intermediateSize, c.hiddenSize]);
+    let gateUpBias: Tensor | null = null;
+    if (c.mlpBias) {
+      gateUpBias = b.concatRows([
+        checkShape(ckpt, pre + "mlp.gate_proj.bias", [c.intermediateSize]),
+        checkShape(ckpt, pre + "mlp.up_proj.bias", [c.intermediateSize]),
+      ]);
+    }
+    return {
+      inputLayernorm: w("input_layernorm.weight", [c.hiddenSize]),
+      qProj: w("self_attn.q_proj.weight", [this.qSize, c.hiddenSize]),
+      kProj: w("self_attn.k_proj.weight", [this.kvSize, c.hiddenSize]),
+      vProj: w("self_attn.v_proj.weight", [this.kvSize, c.hiddenSize]),
+      oProj: w("self_attn.o_proj.weight", [c.hiddenSize, this.qSize]),
+      qBias: opt(c.attentionBias, "self_attn.q_proj.bias", [this.qSize]),
+      kBias: opt(c.attentionBias, "self_attn.k_proj.bias", [this.kvSize]),
+      vBias: opt(c.attentionBias, "self_attn.v_proj.bias", [this.kvSize]),
+      oBias: opt(c.oProjBias, "self_attn.o_proj.bias", [c.hiddenSize]),
+      qNorm: opt(c.qkNorm, "self_attn.q_norm.weight", [c.headDim]),
+      kNorm: opt(c.qkNorm, "self_attn.k_norm.weight", [c.headDim]),
+      postAttentionLayernorm: w("post_attention_layernorm.weight", [c.hiddenSize]),
+      gateUpProj: b.concatRows([gate, up]),
+      downProj: w("mlp.down_proj.weight", [c.hiddenSize, c.intermediateSize]),
+      gateUpBias,
+      downBias: opt(c.mlpBias, "mlp.down_proj.bias", [c.hiddenSize]),
+    };
+  }
+
+  private allocWorkspace(): Workspace {
+    const c = this.config, n = this.maxNumTokens, b = this.backend, dt = b.activationDtype;
+    return {
+      hidden: b.empty([n, c.hiddenSize], dt),
+      residual: b.empty([n, c.hiddenSize], dt),
+      q: b.empty([n, this.qSize], dt),
+      k: b.empty([n, this.kvSize], dt),
+      v: b.empty([n, this.kvSize], dt),
+      attnOut: b.empty([n, this.qSize], dt),
+      proj: b.empty([n, c.hiddenSize], dt),
+      gateUp: b.empty([n, 2 * c.intermediateSize], dt),
+      act: b.empty([n, c.intermediateSize], dt),
+      lastHidden: b.empty([this.maxNumLogits, c.hiddenSize], dt),
+      logits: b.empty([this.maxNumLogits, c.vocabSize], "f32"),
+    };
+  }
+
+  /** Runs the flat batch and returns logits [batch.numLogits, vocab] for the rows in batch.logitsIndices. */
+  forward(batch: ForwardBatch, kvCaches: readonly KVCache[]): Tensor {
+    const c = this.config, b = this.backend, ws = this.ws, n = batch.numTokens, H = c.hiddenSize;
+    if (n > this.maxNumTokens || batch.numLogits > this.maxNumLogits) throw new Error("forward: batch larger than the workspace");
+    b.embedding(ws.residual, this.embedTokens, batch.inputIds, n, H);
+    for (let i = 0; i < this.layers.length; i++) {
+      const L = this.layers[i];
+      if (i === 0) b.rmsNorm(ws.hidden, ws.residual, L.inputLayernorm, n, H, c.rmsNormEps);
+      else b.addRmsNorm(ws.hidden, ws.residual, ws.proj, L.inputLayernorm, n, H, c.rmsNormEps);
+      this.attention(L, batch, kvCaches[i]);
+      b.addRmsNorm(ws.hidden, ws.residual, ws.proj, L.postAttentionLayernorm, n, H, c.rmsNormEps);
+      this.mlp(L, n);
+    }
+    b.addRmsNorm(ws.hidden, ws.residual, ws.proj, this.norm, n, H, c.rmsNormEps);
+    // Only the rows that are sampled go through lm_head.
+    b.embedding(ws.lastHidden, ws.hidden, batch.logitsIndices, batch.numLogits, H);
+    b.matmul(ws.logits, ws.lastHidden, this.lmHead, null, batch.numLogits, c.vocabSize, H);
+    return ws.logits;
+  }
+
+  private attention(L: LayerWeights, batch: ForwardBatch, kv: KVCache): void {
+    const c = this.config, b = this.backend, ws = this.ws, n = batch.numTokens, H = c.hiddenSize;
+    const nh = c.numAttentionHeads, nkv = c.numKeyValueHeads, hd = c.headDim;
+    b.matmul(ws.q, ws.hidden, L.qProj, L.qBias, n, this.qSize, H);
+    b.matmul(ws.k, ws.hidden, L.kProj, L.kBias, n, this.kvSize, H);
+    b.matmul(ws.v, ws.hidden, L.vProj, L.vBias, n, this.kvSize, H);
+    if (L.qNorm && L.kNorm) {
+      b.rmsNorm(ws.q, ws.q, L.qNorm, n * nh, hd, c.rmsNormEps);
+      b.rmsNorm(ws.k, ws.k, L.kNorm, n * nkv, hd, c.rmsNormEps);
+    }
+    b.rope(ws.q, ws.k, batch.positions, this.invFreq, n, nh, nkv, hd);
+    b.reshapeAndCache(ws.k, ws.v, kv.k, kv.v, batch.slotMapping, n, nkv, hd);
+    b.pagedAttention(ws.attnOut, ws.q, kv.k, kv.v, batch.attn, nh, nkv, hd, kv.blockSize, 1 / Math.sqrt(hd));
+    b.matmul(ws.proj, ws.attnOut, L.oProj, L.oBias, n, H, this.qSize);
+  }
+
+  private mlp(L: LayerWeights, n: number): void {
+    const c = this.config, b = this.backend, ws = this.ws, I = c.intermediateSize;
+    b.matmul(ws.gateUp, ws.hidden, L.gateUpProj, L.gateUpBias, n, 2 * I, c.hiddenSize);
+    b.siluMul(ws.act, ws.gateUp, n, I);
+    b.matmul(ws.proj, ws.act, L.downProj, L.downBias, n, c.hiddenSize, I);
+  }
+}
+
+function checkShape(ckpt: Checkpoint, name: string, shape: number[]) {
+  const info = ckpt.get(name);
+  if (info.shape.join(",") !== shape.join(","))
+    throw new Error(`${info.file}: tensor ${name} has shape [${info.shape}], config.json implies [${shape}]`);
+  return info;
+}

@@ -1,0 +1,315 @@
+// Parses a model's config.json into ModelConfig, applying the defaults each architecture's reference
+// config class uses. Anything the engine cannot run faithfully fails here, naming the field.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ModelLoadError } from "./errors";
+import {
+  SUPPORTED_ARCHITECTURES,
+  type Architecture,
+  type ModelConfig,
+  type RopeScaling,
+  type WeightDtype,
+} from "./model_config";
+
+interface ArchDefaults {
+  modelType: string;
+  maxPositionEmbeddings: number;
+  headDim: number | null; // null: hidden_size / num_attention_heads
+}
+
+const ARCH_DEFAULTS: Record<Architecture, ArchDefaults> = {
+  LlamaForCausalLM: { modelType: "llama", maxPositionEmbeddings: 2048, headDim: null },
+  MistralForCausalLM: { modelType: "mistral", maxPositionEmbeddings: 4096 * 32, headDim: null },
+  Qwen2ForCausalLM: { modelType: "qwen2", maxPositionEmbeddings: 32768, headDim: null },
+  Qwen3ForCausalLM: { modelType: "qwen3", maxPositionEmbeddings: 32768, headDim: 128 },
+};
+
+const DEFAULT_SLIDING_WINDOW = 4096;
+const DEFAULT_MAX_WINDOW_LAYERS = 28;
+
+const DTYPE_ALIASES: Record<string, WeightDtype> = {
+  float32: "float32", float: "float32", float16: "float16", half: "float16", bfloat16: "bfloat16",
+};
+
+/** Reads `<dir>/config.json`; a missing file or bad JSON is a ModelLoadError naming the file. */
+export function loadModelConfig(dir: string): ModelConfig {
+  const path = join(dir, "config.json");
+  const json = readJsonFile(path);
+  if (json === undefined) throw new ModelLoadError(path, "not found (every model directory needs a config.json)");
+  return parseModelConfig(json, path);
+}
+
+/** Validates a parsed config.json; `source` names the file in errors. */
+export function parseModelConfig(json: unknown, source: string): ModelConfig {
+  const f = ConfigFields.of(json, source);
+  const architecture = readArchitecture(f);
+  const defaults = ARCH_DEFAULTS[architecture];
+  const hiddenAct = f.string("hidden_act") ?? "silu";
+  if (hiddenAct !== "silu") f.fail("hidden_act", `"silu" (the only activation these architectures use)`, hiddenAct);
+
+  const hiddenSize = f.positiveInt("hidden_size");
+  const numAttentionHeads = f.positiveInt("num_attention_heads");
+  const numKeyValueHeads = f.positiveInt("num_key_value_heads", numAttentionHeads);
+  if (numAttentionHeads % numKeyValueHeads !== 0) {
+    f.fail("num_key_value_heads", `a divisor of num_attention_heads (${numAttentionHeads})`, numKeyValueHeads);
+  }
+  const numHiddenLayers = f.positiveInt("num_hidden_layers");
+  const bias = readBiases(f, architecture);
+  return {
+    architecture,
+    modelType: f.string("model_type") ?? defaults.modelType,
+    vocabSize: f.positiveInt("vocab_size"),
+    hiddenSize,
+    intermediateSize: f.positiveInt("intermediate_size"),
+    numHiddenLayers,
+    numAttentionHeads,
+    numKeyValueHeads,
+    headDim: readHeadDim(f, defaults, hiddenSize, numAttentionHeads),
+    rmsNormEps: f.positiveNumber("rms_norm_eps", 1e-6),
+    ...readRope(f),
+    maxPositionEmbeddings: f.positiveInt("max_position_embeddings", defaults.maxPositionEmbeddings),
+    tieWordEmbeddings: f.bool("tie_word_embeddings") ?? false,
+    ...bias,
+    qkNorm: architecture === "Qwen3ForCausalLM",
+    slidingWindow: readSlidingWindow(f, architecture, numHiddenLayers),
+    torchDtype: readDtype(f),
+    bosTokenId: f.tokenId("bos_token_id"),
+    eosTokenIds: f.tokenIds("eos_token_id"),
+  };
+}
+
+function readArchitecture(f: ConfigFields): Architecture {
+  const archs = f.get("architectures");
+  const supported = `supported: ${SUPPORTED_ARCHITECTURES.join(", ")}`;
+  if (!Array.isArray(archs) || archs.length === 0 || typeof archs[0] !== "string") {
+    f.fail("architectures", `a non-empty list of class names (${supported})`, archs);
+  }
+  const arch = (archs as string[])[0];
+  if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(arch)) {
+    throw new ModelLoadError(f.source, `architecture '${arch}' is not supported (${supported})`);
+  }
+  return arch as Architecture;
+}
+
+function readHeadDim(f: ConfigFields, defaults: ArchDefaults, hiddenSize: number, numHeads: number): number {
+  if (f.has("head_dim")) return f.positiveInt("head_dim");
+  if (defaults.headDim !== null) return defaults.headDim;
+  if (hiddenSize % numHeads !== 0) {
+    f.fail("hidden_size", `divisible by num_attention_heads (${numHeads}) when head_dim is not given`, hiddenSize);
+  }
+  return hiddenSize / numHeads;
+}
+
+// Which projections carry a bias follows each architecture's attention module.
+function readBiases(f: ConfigFields, arch: Architecture): Pick<ModelConfig, "attentionBias" | "oProjBias" | "mlpBias"> {
+  switch (arch) {
+    case "LlamaForCausalLM": {
+      const attn = f.bool("attention_bias") ?? false;
+      return { attentionBias: attn, oProjBias: attn, mlpBias: f.bool("mlp_bias") ?? false };
+    }
+    case "Qwen3ForCausalLM": {
+      const attn = f.bool("attention_bias") ?? false;
+      return { attentionBias: attn, oProjBias: attn, mlpBias: false };
+    }
+    case "Qwen2ForCausalLM":
+      return { attentionBias: true, oProjBias: false, mlpBias: false };
+    case "MistralForCausalLM":
+      return { attentionBias: false, oProjBias: false, mlpBias: false };
+  }
+}
+
+// Newer configs nest theta and scaling in `rope_parameters`; older ones use rope_theta + rope_scaling.
+function readRope(f: ConfigFields): Pick<ModelConfig, "ropeTheta" | "ropeScaling"> {
+  if (f.has("rope_parameters")) {
+    const p = f.object("rope_parameters");
+    const theta = p.has("rope_theta") ? p.positiveNumber("rope_theta") : f.positiveNumber("rope_theta", 10000);
+    return { ropeTheta: theta, ropeScaling: readRopeScaling(p, "default") };
+  }
+  const theta = f.positiveNumber("rope_theta", 10000);
+  if (!f.has("rope_scaling")) return { ropeTheta: theta, ropeScaling: null };
+  const s = f.get("rope_scaling");
+  if (s === "default") return { ropeTheta: theta, ropeScaling: null };
+  return { ropeTheta: theta, ropeScaling: readRopeScaling(f.object("rope_scaling"), null) };
+}
+
+function readRopeScaling(s: ConfigFields, fallbackType: string | null): RopeScaling | null {
+  const type = s.string("rope_type") ?? s.string("type") ?? fallbackType;
+  if (type === null) return s.fail("rope_type", `one of "default", "linear", "llama3"`, undefined);
+  switch (type) {
+    case "default":
+      return null;
+    case "linear":
+      return { type: "linear", factor: readFactor(s) };
+    case "llama3": {
+      const lowFreqFactor = s.positiveNumber("low_freq_factor");
+      const highFreqFactor = s.positiveNumber("high_freq_factor");
+      if (highFreqFactor <= lowFreqFactor) s.fail("high_freq_factor", `greater than low_freq_factor (${lowFreqFactor})`, highFreqFactor);
+      return {
+        type: "llama3",
+        factor: readFactor(s),
+        lowFreqFactor,
+        highFreqFactor,
+        originalMaxPositionEmbeddings: s.positiveInt("original_max_position_embeddings"),
+      };
+    }
+    default:
+      throw new ModelLoadError(s.source, `RoPE scaling type '${type}' is not supported (supported: default, linear, llama3)`);
+  }
+}
+
+function readFactor(s: ConfigFields): number {
+  const factor = s.positiveNumber("factor");
+  if (factor < 1) s.fail("factor", "a number >= 1", factor);
+  return factor;
+}
+
+function readSlidingWindow(f: ConfigFields, arch: Architecture, numLayers: number): number | null {
+  if (arch === "LlamaForCausalLM") return null;
+  // Absent means the class default (4096); an explicit null disables the window.
+  const window = f.get("sliding_window") === null ? null : f.positiveInt("sliding_window", DEFAULT_SLIDING_WINDOW);
+  if (arch === "MistralForCausalLM") return window;
+  if (!(f.bool("use_sliding_window") ?? false) || window === null) {
+    if (layerTypes(f, numLayers)?.includes("sliding_attention")) {
+      f.fail("layer_types", "all full_attention unless use_sliding_window is true", f.get("layer_types"));
+    }
+    return null;
+  }
+  // Qwen windows only the layers at index >= max_window_layers; this engine has one window for all layers.
+  const maxWindowLayers = f.nonNegativeInt("max_window_layers", DEFAULT_MAX_WINDOW_LAYERS);
+  const types = layerTypes(f, numLayers) ??
+    Array.from({ length: numLayers }, (_, i) => (i >= maxWindowLayers ? "sliding_attention" : "full_attention"));
+  if (types.every((t) => t === "full_attention")) return null;
+  if (types.every((t) => t === "sliding_attention")) return window;
+  throw new ModelLoadError(f.source, "mixing sliding-window and full-attention layers is not supported");
+}
+
+function layerTypes(f: ConfigFields, numLayers: number): string[] | null {
+  if (!f.has("layer_types")) return null;
+  const types = f.get("layer_types");
+  const ok = Array.isArray(types) && types.length === numLayers &&
+    types.every((t) => t === "full_attention" || t === "sliding_attention");
+  if (!ok) f.fail("layer_types", `a list of ${numLayers} "full_attention"/"sliding_attention" entries`, types);
+  return types as string[];
+}
+
+function readDtype(f: ConfigFields): WeightDtype {
+  const key = f.has("dtype") ? "dtype" : "torch_dtype";
+  const name = f.string(key) ?? "bfloat16";
+  const bare = name.replace(/^torch\./, "");
+  if (!Object.hasOwn(DTYPE_ALIASES, bare)) f.fail(key, "one of float32, float16, bfloat16 (or float, half)", name);
+  return DTYPE_ALIASES[bare];
+}
+
+/** Parsed JSON of `path`, or undefined when the file does not exist; bad JSON is a ModelLoadError. */
+export function readJsonFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return undefined;
+    throw new ModelLoadError(path, `cannot read: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ModelLoadError(path, `invalid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Typed reads of one JSON object; a wrong type is a ModelLoadError naming the field and the file. JSON null reads as absent. */
+export class ConfigFields {
+  private constructor(
+    private readonly obj: Record<string, unknown>,
+    readonly source: string,
+    private readonly prefix: string,
+  ) {}
+
+  static of(json: unknown, source: string): ConfigFields {
+    if (!isObject(json)) throw new ModelLoadError(source, `must hold a JSON object, got ${show(json)}`);
+    return new ConfigFields(json, source, "");
+  }
+
+  get(key: string): unknown {
+    return Object.hasOwn(this.obj, key) ? this.obj[key] : undefined;
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined && this.get(key) !== null;
+  }
+
+  fail(key: string, expected: string, got: unknown): never {
+    throw new ModelLoadError(this.source, `field '${this.prefix}${key}' must be ${expected}, got ${show(got)}`);
+  }
+
+  object(key: string): ConfigFields {
+    const v = this.get(key);
+    if (!isObject(v)) this.fail(key, "an object", v);
+    return new ConfigFields(v, this.source, `${this.prefix}${key}.`);
+  }
+
+  string(key: string): string | null {
+    return this.read(key, "a string", (v) => typeof v === "string") as string | null;
+  }
+
+  bool(key: string): boolean | null {
+    return this.read(key, "true or false", (v) => typeof v === "boolean") as boolean | null;
+  }
+
+  number(key: string): number | null {
+    return this.read(key, "a number", (v) => typeof v === "number" && Number.isFinite(v)) as number | null;
+  }
+
+  int(key: string): number | null {
+    return this.read(key, "an integer", Number.isSafeInteger) as number | null;
+  }
+
+  positiveNumber(key: string, fallback?: number): number {
+    return this.bounded(this.number(key), key, "a positive number", fallback, (v) => v > 0);
+  }
+
+  positiveInt(key: string, fallback?: number): number {
+    return this.bounded(this.int(key), key, "a positive integer", fallback, (v) => v > 0);
+  }
+
+  nonNegativeInt(key: string, fallback?: number): number {
+    return this.bounded(this.int(key), key, "a non-negative integer", fallback, (v) => v >= 0);
+  }
+
+  tokenId(key: string): number | null {
+    return this.read(key, "a token id (non-negative integer)", isTokenId) as number | null;
+  }
+
+  /** A single id or a list of ids (eos_token_id is either); absent reads as []. */
+  tokenIds(key: string): number[] {
+    const v = this.get(key);
+    if (v === undefined || v === null) return [];
+    if (isTokenId(v)) return [v];
+    if (Array.isArray(v) && v.every(isTokenId)) return [...v];
+    return this.fail(key, "a token id or a list of token ids", v);
+  }
+
+  private read(key: string, expected: string, ok: (v: unknown) => boolean): unknown {
+    const v = this.get(key);
+    if (v === undefined || v === null) return null;
+    if (!ok(v)) this.fail(key, expected, v);
+    return v;
+  }
+
+  private bounded(v: number | null, key: string, expected: string, fallback: number | undefined, ok: (v: number) => boolean): number {
+    const value = v ?? fallback;
+    if (value === undefined || !ok(value)) return this.fail(key, expected, value);
+    return value;
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function isTokenId(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
+}
+
+function show(v: unknown): string {
+  return v === undefined ? "nothing (field is required)" : JSON.stringify(v);
+}

@@ -1,0 +1,124 @@
+/**
+ * Sampler: turns one logits row into a token, following vLLM's order: logprobs from the raw logits, then
+ * logit_bias, min_tokens masking and penalties, then greedy, or temperature → min_p → top_k → top_p → draw.
+ */
+import type { Request, TokenLogprobs } from "../engine/request";
+import type { Generator } from "./generator";
+
+const SAMPLING_EPS = 1e-5;
+
+export function sampleToken(logits: Float32Array, req: Request, fallback: Generator): { tokenId: number; logprobs: TokenLogprobs | null } {
+  const p = req.samplingParams;
+  const wantLogprobs = p.logprobs !== null;
+  const raw = wantLogprobs ? logSoftmax(logits) : null;
+  applyLogitsProcessors(logits, req);
+  const tokenId = p.temperature < SAMPLING_EPS ? argmax(logits) : draw(logits, req, req.generator ?? fallback);
+  return { tokenId, logprobs: raw ? tokenLogprobs(raw, tokenId, p.logprobs!) : null };
+}
+
+/** The logprob of `tokenId` plus the top-k of a log-softmaxed row. */
+export function tokenLogprobs(lp: Float32Array, tokenId: number, k: number): TokenLogprobs {
+  const v = lp[tokenId];
+  let rank = 1;
+  for (let i = 0; i < lp.length; i++) if (lp[i] > v || (lp[i] === v && i < tokenId)) rank++;
+  return { tokenId, logprob: v, rank, top: topK(lp, k) };
+}
+
+function applyLogitsProcessors(x: Float32Array, req: Request): void {
+  const p = req.samplingParams;
+  if (p.logitBias) for (const [id, b] of p.logitBias) x[id] += b;
+  if (req.outputTokenIds.length < p.minTokens) {
+    for (const id of p.stopTokenIds) x[id] = -Infinity;
+    if (!p.ignoreEos) for (const id of req.eosTokenIds) x[id] = -Infinity;
+  }
+  if (p.repetitionPenalty !== 1) {
+    const seen = new Set<number>([...req.promptTokenIds, ...req.outputTokenIds]);
+    for (const id of seen) x[id] = x[id] > 0 ? x[id] / p.repetitionPenalty : x[id] * p.repetitionPenalty;
+  }
+  if (p.presencePenalty !== 0 || p.frequencyPenalty !== 0) {
+    const counts = new Map<number, number>();
+    for (const id of req.outputTokenIds) counts.set(id, (counts.get(id) ?? 0) + 1);
+    for (const [id, c] of counts) x[id] -= p.frequencyPenalty * c + p.presencePenalty;
+  }
+}
+
+function draw(x: Float32Array, req: Request, gen: Generator): number {
+  const p = req.samplingParams;
+  const probs = softmax(x, p.temperature);
+  let max = 0;
+  for (let i = 0; i < probs.length; i++) if (probs[i] > max) max = probs[i];
+  if (p.minP > 0) cutBelow(probs, p.minP * max);
+  if (p.topK > 0 && p.topK < probs.length) {
+    const kth = topK(probs, p.topK)[p.topK - 1][1];
+    cutBelow(probs, kth);
+  }
+  if (p.topP < 1) cutBelow(probs, nucleusThreshold(probs, p.topP));
+  let total = 0;
+  for (let i = 0; i < probs.length; i++) total += probs[i];
+  let u = gen.random() * total;
+  let last = 0;
+  for (let i = 0; i < probs.length; i++) {
+    if (probs[i] <= 0) continue;
+    last = i;
+    u -= probs[i];
+    if (u < 0) return i;
+  }
+  return last;
+}
+
+/** The largest t such that the tokens with prob ≥ t hold at least `topP` of the mass (bisection, O(V) a step). */
+function nucleusThreshold(probs: Float64Array, topP: number): number {
+  let total = 0;
+  for (let i = 0; i < probs.length; i++) total += probs[i];
+  let lo = 0, hi = 1;
+  for (let iter = 0; iter < 40; iter++) {
+    const mid = (lo + hi) / 2;
+    let mass = 0;
+    for (let i = 0; i < probs.length; i++) if (probs[i] >= mid) mass += probs[i];
+    if (mass >= topP * total) lo = mid; else hi = mid;
+  }
+  return lo;
+}
+
+function cutBelow(probs: Float64Array, t: number): void {
+  for (let i = 0; i < probs.length; i++) if (probs[i] < t) probs[i] = 0;
+}
+
+function softmax(x: Float32Array, temperature: number): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < x.length; i++) if (x[i] > max) max = x[i];
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = Math.exp((x[i] - max) / temperature);
+  return out;
+}
+
+export function logSoftmax(x: Float32Array): Float32Array {
+  let max = -Infinity;
+  for (let i = 0; i < x.length; i++) if (x[i] > max) max = x[i];
+  let sum = 0;
+  for (let i = 0; i < x.length; i++) sum += Math.exp(x[i] - max);
+  const lse = max + Math.log(sum);
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = x[i] - lse;
+  return out;
+}
+
+export function argmax(x: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}
+
+/** The k largest [index, value] pairs, largest first, lower index first on ties. */
+export function topK(x: ArrayLike<number>, k: number): [number, number][] {
+  const out: [number, number][] = [];
+  if (k <= 0) return out;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    if (out.length === k && v <= out[k - 1][1]) continue;
+    let j = out.length < k ? out.length : k - 1;
+    out[j] = [i, v];
+    while (j > 0 && out[j - 1][1] < v) { [out[j - 1], out[j]] = [out[j], out[j - 1]]; j--; }
+  }
+  return out;
+}

