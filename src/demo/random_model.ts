@@ -204,10 +204,19 @@ function randomTensors(spec: RandomModelSpec, usedVocab: number): RandomTensor[]
     linear(`${p}.mlp.up_proj`, spec.intermediateSize, h, false);
     linear(`${p}.mlp.down_proj`, h, spec.intermediateSize, false, OUT_GAIN);
   }
-  gen("model.norm.weight", [h], NORM_STD, NORM_MEAN);
+  const FN = E("FINAL_NORM", 1);
+  gen("model.norm.weight", [h], NORM_STD * FN, NORM_MEAN * FN);
   if (!spec.tieWordEmbeddings) gen("lm_head.weight", [spec.vocabSize, h], LM_HEAD_STD);
   // Padded vocab rows stay zero (as untrained rows are near zero in hub checkpoints), so greedy
   // decoding never emits an id the tokenizer cannot decode.
+  const BIGRAM = E("BIGRAM", 0);
+  if (BIGRAM > 0 && !spec.tieWordEmbeddings) {
+    const emb = out[0].values, head = out[out.length - 1].values;
+    const rng = new Xoshiro128(spec.seed, "perm");
+    const perm = Array.from({ length: usedVocab }, (_, i) => i);
+    for (let i = usedVocab - 1; i > 0; i--) { const j = Math.floor((rng.next() * (i + 1)) / 4294967296); const t = perm[i]; perm[i] = perm[j]; perm[j] = t; }
+    for (let a = 0; a < usedVocab; a++) for (let i = 0; i < h; i++) head[perm[a] * h + i] += BIGRAM * emb[a * h + i];
+  }
   for (const t of out) if (t.name === "model.embed_tokens.weight" || t.name === "lm_head.weight") {
     if (TAIL > 0) scaleRows(t.values, h, spec.seed, t.name);
     t.values.fill(0, usedVocab * h);

@@ -1,0 +1,99 @@
+// The CPU kernel library's bun:ffi symbol table (native/include/vllm_kernels.h) and thin typed wrappers.
+import { dlopen, FFIType, type Pointer } from "bun:ffi";
+
+/** Weight dtype codes of the kernel ABI. */
+export const VK_F32 = 0;
+export const VK_F16 = 1;
+export const VK_BF16 = 2;
+export type VkDtype = typeof VK_F32 | typeof VK_F16 | typeof VK_BF16;
+
+/** CPU feature bits returned by `cpuFeatures()`. */
+export const VK_CPU_AVX2 = 1;
+export const VK_CPU_FMA = 2;
+export const VK_CPU_AVX512F = 4;
+export const VK_CPU_AVX512BW = 8;
+export const VK_CPU_F16C = 16;
+
+const { ptr, i32, i64, f32, cstring, void: v } = FFIType;
+
+const SYMBOLS = {
+  vk_variant: { args: [], returns: cstring },
+  vk_cpu_features: { args: [], returns: i32 },
+  vk_set_num_threads: { args: [i32], returns: i32 },
+  vk_num_threads: { args: [], returns: i32 },
+  vk_alloc: { args: [i64], returns: ptr },
+  vk_free: { args: [ptr], returns: v },
+  vk_embedding: { args: [ptr, ptr, i32, ptr, i32, i32], returns: v },
+  vk_rms_norm: { args: [ptr, ptr, ptr, i32, i32, i32, f32], returns: v },
+  vk_add_rms_norm: { args: [ptr, ptr, ptr, ptr, i32, i32, i32, f32], returns: v },
+  vk_rope: { args: [ptr, ptr, ptr, ptr, i32, i32, i32, i32], returns: v },
+  vk_silu_mul: { args: [ptr, ptr, i32, i32], returns: v },
+  vk_matmul: { args: [ptr, ptr, ptr, i32, ptr, i32, i32, i32], returns: v },
+  vk_reshape_and_cache: { args: [ptr, ptr, ptr, ptr, ptr, i32, i32, i32], returns: v },
+  vk_paged_attention: {
+    args: [ptr, ptr, ptr, ptr, ptr, i32, ptr, ptr, i32, i32, i32, i32, i32, f32],
+    returns: v,
+  },
+  vk_log_softmax: { args: [ptr, ptr, i32, i32], returns: v },
+  vk_topk: { args: [ptr, ptr, ptr, i32, i32, i32], returns: v },
+} as const;
+
+/**
+ * One loaded CPU kernel library. Methods mirror the C functions one to one (same parameter order);
+ * pointers are addresses from `alloc()` or bun:ffi `ptr()`. All activations are f32.
+ */
+export interface CpuKernels {
+  /** "portable", "avx2" or "avx512". */
+  variant(): string;
+  /** Bitmask of VK_CPU_* the running CPU (and OS) supports. */
+  cpuFeatures(): number;
+  /** Sets the worker pool size (caller thread included); returns the size in use. */
+  setNumThreads(n: number): number;
+  numThreads(): number;
+  /** 64-byte aligned, zero-filled; null on failure. */
+  alloc(nbytes: number): Pointer | null;
+  free(p: Pointer): void;
+  embedding(out: Pointer, table: Pointer, dtype: number, ids: Pointer, nTokens: number, hidden: number): void;
+  rmsNorm(out: Pointer, x: Pointer, w: Pointer, wdtype: number, nRows: number, hidden: number, eps: number): void;
+  addRmsNorm(out: Pointer, residual: Pointer, x: Pointer, w: Pointer, wdtype: number, nRows: number, hidden: number,
+    eps: number): void;
+  rope(q: Pointer, k: Pointer, positions: Pointer, invFreq: Pointer, nTokens: number, nQHeads: number,
+    nKvHeads: number, headDim: number): void;
+  siluMul(out: Pointer, gateUp: Pointer, nTokens: number, inter: number): void;
+  matmul(out: Pointer, x: Pointer, w: Pointer, wdtype: number, bias: Pointer | null, m: number, n: number,
+    k: number): void;
+  reshapeAndCache(k: Pointer, v: Pointer, kCache: Pointer, vCache: Pointer, slotMapping: Pointer, nTokens: number,
+    nKvHeads: number, headDim: number): void;
+  pagedAttention(out: Pointer, q: Pointer, kCache: Pointer, vCache: Pointer, blockTables: Pointer,
+    maxBlocksPerSeq: number, seqLens: Pointer, queryStartLoc: Pointer, nSeqs: number, nQHeads: number,
+    nKvHeads: number, headDim: number, blockSize: number, scale: number): void;
+  logSoftmax(out: Pointer, x: Pointer, nRows: number, nCols: number): void;
+  topk(outIds: Pointer, outVals: Pointer, x: Pointer, nRows: number, nCols: number, k: number): void;
+  /** dlcloses the library (its worker threads exit first); every pointer from it must be freed before. */
+  close(): void;
+}
+
+/** dlopens one variant of the CPU kernel library at `path`. */
+export function openCpuKernels(path: string): CpuKernels {
+  const lib = dlopen(path, SYMBOLS);
+  const s = lib.symbols;
+  return {
+    variant: () => String(s.vk_variant()),
+    cpuFeatures: s.vk_cpu_features,
+    setNumThreads: s.vk_set_num_threads,
+    numThreads: s.vk_num_threads,
+    alloc: (nbytes) => s.vk_alloc(nbytes) as Pointer | null,
+    free: s.vk_free,
+    embedding: s.vk_embedding,
+    rmsNorm: s.vk_rms_norm,
+    addRmsNorm: s.vk_add_rms_norm,
+    rope: s.vk_rope,
+    siluMul: s.vk_silu_mul,
+    matmul: s.vk_matmul,
+    reshapeAndCache: s.vk_reshape_and_cache,
+    pagedAttention: s.vk_paged_attention,
+    logSoftmax: s.vk_log_softmax,
+    topk: s.vk_topk,
+    close: () => lib.close(),
+  };
+}
