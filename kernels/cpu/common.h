@@ -32,6 +32,13 @@ VK_INLINE vkf vk_load_w(const void* w, int64_t i, int dtype) {
   return vkf_load((const float*)w + i);
 }
 
+/* VK_TB elements of a weight array starting at i, as f32 (see vkt in simd.h). */
+VK_INLINE vkt vk_load_t(const void* w, int64_t i, int dtype) {
+  if (dtype == VK_BF16) return vkt_load_bf16((const uint16_t*)w + i);
+  if (dtype == VK_F16) return vkt_load_f16((const uint16_t*)w + i);
+  return vkt_load((const float*)w + i);
+}
+
 VK_INLINE void vk_convert_typed(float* dst, const void* src, int64_t n, int dtype) {
   int64_t i = 0;
   for (; i + VK_W <= n; i += VK_W) vkf_store(dst + i, vk_load_w(src, i, dtype));

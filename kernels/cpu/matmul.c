@@ -1,29 +1,33 @@
 /* out[m, n] = x[m, k] @ w[n, k]^T (+ bias), f32 accumulation, w in f32/f16/bf16.
  *
  * Two paths:
- * - skinny (m <= MR, decode): memory-bound, so every weight row is streamed once and converted
- *   in registers while MR x rows reuse it; threads split n.
- * - blocked (prefill): each task converts an NB x KC weight block to f32 scratch once and reuses it
- *   for every MR-row strip of its MC rows of x; an MR x NR register tile of dot-product
- *   accumulators keeps one x strip and NR weight rows in L1. Tasks are (n block, m block) pairs. */
+ * - skinny (m <= SKINNY_M, decode): memory-bound, so every weight row is streamed once and
+ *   converted in registers while the few x rows reuse it; threads split n.
+ * - blocked (prefill): a task owns MC rows of x and NB rows of w. Per KC slice of k it converts its
+ *   w rows to f32 and transposes them into panels of NR columns ([kk][NR]), then an MR x NR
+ *   register tile of accumulators takes one broadcast x value and NR/VK_W panel vectors per kk
+ *   (no horizontal sums); a panel stays in L1 while every MR-row strip of x passes over it.
+ *   Tasks are (m block, n block) pairs. */
 #include "common.h"
 
 #if VK_W >= 16
-#define MR 6 /* 24 accumulators + 4 weight vectors + 1 x vector of 32 zmm */
-#define NR 4
+#define MR 8 /* 16 zmm accumulators */
 #define SK_NR(mr) 4
 #elif VK_W == 8
-#define MR 4 /* 12 accumulators + 3 weight vectors + 1 x vector of 16 ymm */
-#define NR 3
+#define MR 6 /* 12 ymm accumulators + 2 panel vectors + 1 broadcast */
+#define SK_NR(mr) ((mr) <= 2 ? 4 : 3)
+#elif VK_W == 4
+#define MR 4 /* no FMA: leaves xmm registers for the products */
 #define SK_NR(mr) ((mr) <= 2 ? 4 : 3)
 #else
-#define MR 3 /* no FMA: keeps a spare register for the product */
-#define NR 3
-#define SK_NR(mr) ((mr) <= 2 ? 4 : 3)
+#define MR 4
+#define SK_NR(mr) 4
 #endif
-#define KC 512    /* k block: an MR-row x strip plus NR converted rows fit in L1 */
-#define NB 48     /* weight rows per task; NB * KC f32 of scratch stays in L2 */
-#define MC_MAX 128 /* x rows per task; bounds the x block re-read per weight block */
+#define NR (2 * VK_W) /* panel width: two vectors */
+#define SKINNY_M 4
+#define KC 256     /* a [KC][NR] panel plus an MR-row x strip fit in L1 */
+#define NB (6 * NR) /* w rows per task: its packed panels stay in L2 */
+#define MC_MAX 128 /* x rows per task: with the panels, fits in L2 */
 
 typedef struct {
   float* out;
@@ -39,7 +43,7 @@ typedef struct {
 
 VK_INLINE void skinny_tile(const mm_job* j, int n0, const int mr, const int nr, const int dtype) {
   const int64_t k = j->k;
-  vkf acc[MR][4];
+  vkf acc[SKINNY_M][4];
   for (int r = 0; r < mr; r++)
     for (int c = 0; c < nr; c++) acc[r][c] = vkf_zero();
   int64_t kk = 0;
@@ -72,13 +76,7 @@ VK_INLINE void skinny_typed(const mm_job* j, int n0, int n1, const int dtype) {
     case 1: skinny_cols(j, n0, n1, 1, dtype); break;
     case 2: skinny_cols(j, n0, n1, 2, dtype); break;
     case 3: skinny_cols(j, n0, n1, 3, dtype); break;
-#if MR >= 4
     case 4: skinny_cols(j, n0, n1, 4, dtype); break;
-#endif
-#if MR >= 6
-    case 5: skinny_cols(j, n0, n1, 5, dtype); break;
-    case 6: skinny_cols(j, n0, n1, 6, dtype); break;
-#endif
   }
 }
 
@@ -91,52 +89,74 @@ static void skinny_range(void* arg, int n0, int n1) {
 
 /* ---- blocked path ---- */
 
-/* out[mr, nr] (=|+=) x[mr, kc] . w[nr, kc]^T with f32 rows; kc is a multiple of VK_W except in the
- * last k block, whose tail is summed in scalar. */
-VK_INLINE void gemm_tile(float* out, int64_t ldo, const float* x, int64_t ldx, const float* w, int64_t ldw, int kc,
-                         const int mr, const int nr, int accumulate) {
-  vkf acc[MR][NR];
-  for (int r = 0; r < mr; r++)
-    for (int c = 0; c < nr; c++) acc[r][c] = vkf_zero();
+/* panel[kk * NR + c] = w[r0 + c, k0 + kk] as f32, for kk < kc; rows at or past n read as 0.
+ * Conversion and transposition happen in registers, VK_TB rows x VK_TB columns at a time. */
+VK_INLINE void pack_panel_typed(float* panel, const mm_job* j, int r0, int64_t k0, int kc, const int dtype) {
+  const int64_t k = j->k;
+  int valid = VK_MIN(NR, j->n - r0);
   int kk = 0;
-  for (; kk + VK_W <= kc; kk += VK_W) {
-    vkf wv[NR];
-    for (int c = 0; c < nr; c++) wv[c] = vkf_load(w + c * ldw + kk);
+  for (; kk + VK_TB <= kc && valid == NR; kk += VK_TB) {
+    for (int c = 0; c < NR; c += VK_TB) {
+      vkt rows[VK_TB];
+      for (int r = 0; r < VK_TB; r++) rows[r] = vk_load_t(j->w, (r0 + c + r) * k + k0 + kk, dtype);
+      vkt_transpose_store(rows, panel + kk * NR + c, NR);
+    }
+  }
+  for (; kk < kc; kk++) {
+    for (int c = 0; c < NR; c++) panel[kk * NR + c] = c < valid ? vk_load_w1(j->w, (r0 + c) * k + k0 + kk, dtype) : 0.0f;
+  }
+}
+
+static void pack_panel(float* panel, const mm_job* j, int r0, int64_t k0, int kc) {
+  if (j->wdtype == VK_BF16) pack_panel_typed(panel, j, r0, k0, kc, VK_BF16);
+  else if (j->wdtype == VK_F16) pack_panel_typed(panel, j, r0, k0, kc, VK_F16);
+  else pack_panel_typed(panel, j, r0, k0, kc, VK_F32);
+}
+
+/* c[mr, NR] (=|+=) x[mr, kc] . panel[kc, NR]; only the first nc columns of c are written. */
+VK_INLINE void gemm_tile(float* c, int64_t ldc, int nc, const float* x, int64_t ldx, const float* panel, int kc,
+                         const int mr, int accumulate) {
+  vkf acc[MR][2];
+  for (int r = 0; r < mr; r++) acc[r][0] = vkf_zero(), acc[r][1] = vkf_zero();
+  for (int kk = 0; kk < kc; kk++) {
+    vkf b0 = vkf_load(panel + kk * NR), b1 = vkf_load(panel + kk * NR + VK_W);
     for (int r = 0; r < mr; r++) {
-      vkf xv = vkf_load(x + r * ldx + kk);
-      for (int c = 0; c < nr; c++) acc[r][c] = vkf_fma(xv, wv[c], acc[r][c]);
+      vkf a = vkf_set1(x[r * ldx + kk]);
+      acc[r][0] = vkf_fma(a, b0, acc[r][0]);
+      acc[r][1] = vkf_fma(a, b1, acc[r][1]);
     }
   }
+  if (nc == NR) {
+    for (int r = 0; r < mr; r++) {
+      float* o = c + r * ldc;
+      if (accumulate) acc[r][0] = vkf_add(acc[r][0], vkf_load(o)), acc[r][1] = vkf_add(acc[r][1], vkf_load(o + VK_W));
+      vkf_store(o, acc[r][0]);
+      vkf_store(o + VK_W, acc[r][1]);
+    }
+    return;
+  }
+  float tmp[NR];
   for (int r = 0; r < mr; r++) {
-    for (int c = 0; c < nr; c++) {
-      float s = vkf_hsum(acc[r][c]);
-      for (int t = kk; t < kc; t++) s += x[r * ldx + t] * w[c * ldw + t];
-      float* o = out + r * ldo + c;
-      *o = accumulate ? *o + s : s;
-    }
+    vkf_store(tmp, acc[r][0]);
+    vkf_store(tmp + VK_W, acc[r][1]);
+    float* o = c + r * ldc;
+    for (int i = 0; i < nc; i++) o[i] = accumulate ? o[i] + tmp[i] : tmp[i];
   }
 }
 
-VK_INLINE void gemm_cols(float* out, int64_t ldo, const float* x, int64_t ldx, const float* w, int64_t ldw, int kc,
-                         const int mr, int nb, int accumulate) {
-  int c = 0;
-  for (; c + NR <= nb; c += NR) gemm_tile(out + c, ldo, x, ldx, w + c * ldw, ldw, kc, mr, NR, accumulate);
-  for (; c < nb; c++) gemm_tile(out + c, ldo, x, ldx, w + c * ldw, ldw, kc, mr, 1, accumulate);
-}
-
-static void gemm_strip(float* out, int64_t ldo, const float* x, int64_t ldx, const float* w, int64_t ldw, int kc,
-                       int mr, int nb, int accumulate) {
+static void gemm_strip(float* c, int64_t ldc, int nc, const float* x, int64_t ldx, const float* panel, int kc, int mr,
+                       int accumulate) {
   switch (mr) {
-    case 1: gemm_cols(out, ldo, x, ldx, w, ldw, kc, 1, nb, accumulate); break;
-    case 2: gemm_cols(out, ldo, x, ldx, w, ldw, kc, 2, nb, accumulate); break;
-    case 3: gemm_cols(out, ldo, x, ldx, w, ldw, kc, 3, nb, accumulate); break;
-#if MR >= 4
-    case 4: gemm_cols(out, ldo, x, ldx, w, ldw, kc, 4, nb, accumulate); break;
-#endif
+#define CASE(R) \
+  case R: gemm_tile(c, ldc, nc, x, ldx, panel, kc, R, accumulate); break;
+    CASE(1) CASE(2) CASE(3) CASE(4)
 #if MR >= 6
-    case 5: gemm_cols(out, ldo, x, ldx, w, ldw, kc, 5, nb, accumulate); break;
-    case 6: gemm_cols(out, ldo, x, ldx, w, ldw, kc, 6, nb, accumulate); break;
+    CASE(5) CASE(6)
 #endif
+#if MR >= 8
+    CASE(7) CASE(8)
+#endif
+#undef CASE
   }
 }
 
@@ -145,22 +165,17 @@ static void gemm_task(void* arg, int t) {
   const int64_t k = j->k, n = j->n;
   int n0 = (t % j->n_blocks) * NB, m0 = (t / j->n_blocks) * j->mc;
   int nb = VK_MIN(NB, j->n - n0), mc = VK_MIN(j->mc, j->m - m0);
-  float* buf = j->wdtype == VK_F32 ? NULL : vk_scratch(0, (int64_t)NB * KC * sizeof(float));
-  int64_t w_row_bytes = k * vk_dtype_size(j->wdtype);
+  int n_panels = (nb + NR - 1) / NR;
+  float* packed = vk_scratch(0, (int64_t)NB * KC * sizeof(float));
   for (int64_t k0 = 0; k0 < k; k0 += KC) {
     int kc = (int)VK_MIN((int64_t)KC, k - k0);
-    const float* wp = (const float*)j->w + n0 * k + k0;
-    int64_t ldw = k;
-    if (buf) {
-      for (int r = 0; r < nb; r++) {
-        const char* src = (const char*)j->w + (n0 + r) * w_row_bytes + k0 * 2;
-        vk_convert_f32(buf + (int64_t)r * KC, src, j->wdtype, kc);
+    for (int p = 0; p < n_panels; p++) pack_panel(packed + (int64_t)p * KC * NR, j, n0 + p * NR, k0, kc);
+    for (int p = 0; p < n_panels; p++) {
+      int nc = VK_MIN(NR, nb - p * NR);
+      for (int i0 = 0; i0 < mc; i0 += MR) {
+        gemm_strip(j->out + (m0 + i0) * n + n0 + p * NR, n, nc, j->x + (m0 + i0) * k + k0, k,
+                   packed + (int64_t)p * KC * NR, kc, VK_MIN(MR, mc - i0), k0 > 0);
       }
-      wp = buf, ldw = KC;
-    }
-    for (int i0 = 0; i0 < mc; i0 += MR) {
-      gemm_strip(j->out + (m0 + i0) * n + n0, n, j->x + (m0 + i0) * k + k0, k, wp, ldw, kc, VK_MIN(MR, mc - i0), nb,
-                 k0 > 0);
     }
   }
   if (j->bias) {
@@ -185,7 +200,7 @@ void vk_matmul(float* out, const float* x, const void* w, int wdtype, const floa
     return;
   }
   mm_job j = {out, x, w, wdtype, bias, m, n, k, 0, 0};
-  if (m <= MR) {
+  if (m <= SKINNY_M) {
     vk_parallel_range(n, (int64_t)m * k + k, skinny_range, &j);
     return;
   }

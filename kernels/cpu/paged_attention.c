@@ -8,6 +8,7 @@
 
 #define ROWS 16     /* query rows per item */
 #define MAX_TILE 64 /* keys per tile: K+V of one tile stay within about 16 KiB */
+#define PREFETCH 48 /* tokens ahead */
 
 typedef struct {
   float* out;
@@ -23,39 +24,57 @@ typedef struct {
 /* Per-(row, head) online-softmax state, in the thread's scratch. */
 typedef struct {
   float *acc, *max, *sum, *scores;
-  const float **kp, **vp;
+  float *k, *v; /* the current tile's keys and values, copied contiguous: [tile][head_dim] */
 } attn_state;
 
-static void dot4(const float* q, const float* const* kp, int d, float* out) {
-  vkf a0 = vkf_zero(), a1 = vkf_zero(), a2 = vkf_zero(), a3 = vkf_zero();
+/* out[t] = q . k[t] for T keys at once: T independent FMA chains hide the FMA latency. */
+VK_INLINE void dot_keys(const float* q, const float* k, int d, float* out, const int T) {
+  vkf acc[8];
+  for (int t = 0; t < T; t++) acc[t] = vkf_zero();
   int i = 0;
   for (; i + VK_W <= d; i += VK_W) {
     vkf qv = vkf_load(q + i);
-    a0 = vkf_fma(qv, vkf_load(kp[0] + i), a0);
-    a1 = vkf_fma(qv, vkf_load(kp[1] + i), a1);
-    a2 = vkf_fma(qv, vkf_load(kp[2] + i), a2);
-    a3 = vkf_fma(qv, vkf_load(kp[3] + i), a3);
+    for (int t = 0; t < T; t++) acc[t] = vkf_fma(qv, vkf_load(k + t * d + i), acc[t]);
   }
-  out[0] = vkf_hsum(a0), out[1] = vkf_hsum(a1), out[2] = vkf_hsum(a2), out[3] = vkf_hsum(a3);
-  for (; i < d; i++)
-    for (int t = 0; t < 4; t++) out[t] += q[i] * kp[t][i];
+  for (int t = 0; t < T; t++) {
+    out[t] = vkf_hsum(acc[t]);
+    for (int r = i; r < d; r++) out[t] += q[r] * k[t * d + r];
+  }
 }
 
-static float dot1(const float* q, const float* k, int d) {
-  vkf a = vkf_zero();
+/* acc[0, d) = acc * alpha + sum_t p[t] * v[t]; G vectors of acc at a time give G chains. */
+static void accumulate_values(float* acc, float alpha, const float* p, const float* v, int nv, int d) {
+  enum { G = 4 };
+  vkf av = vkf_set1(alpha);
   int i = 0;
-  for (; i + VK_W <= d; i += VK_W) a = vkf_fma(vkf_load(q + i), vkf_load(k + i), a);
-  float s = vkf_hsum(a);
-  for (; i < d; i++) s += q[i] * k[i];
-  return s;
+  for (; i + G * VK_W <= d; i += G * VK_W) {
+    vkf a[G];
+    for (int g = 0; g < G; g++) a[g] = vkf_mul(vkf_load(acc + i + g * VK_W), av);
+    for (int t = 0; t < nv; t++) {
+      vkf pt = vkf_set1(p[t]);
+      for (int g = 0; g < G; g++) a[g] = vkf_fma(pt, vkf_load(v + t * d + i + g * VK_W), a[g]);
+    }
+    for (int g = 0; g < G; g++) vkf_store(acc + i + g * VK_W, a[g]);
+  }
+  for (; i + VK_W <= d; i += VK_W) {
+    vkf a = vkf_mul(vkf_load(acc + i), av);
+    for (int t = 0; t < nv; t++) a = vkf_fma(vkf_set1(p[t]), vkf_load(v + t * d + i), a);
+    vkf_store(acc + i, a);
+  }
+  for (; i < d; i++) {
+    float a = acc[i] * alpha;
+    for (int t = 0; t < nv; t++) a += p[t] * v[t * d + i];
+    acc[i] = a;
+  }
 }
 
 /* Folds keys [0, nv) of the tile into one (row, head) state: acc = acc * alpha + sum_t p_t v_t. */
-static void attend_tile(float* acc, float* max, float* sum, const float* q, const float* const* kp,
-                        const float* const* vp, int nv, int d, float scale, float* sc) {
+static void attend_tile(float* acc, float* max, float* sum, const float* q, const float* k, const float* v, int nv,
+                        int d, float scale, float* sc) {
   int t = 0;
-  for (; t + 4 <= nv; t += 4) dot4(q, kp + t, d, sc + t);
-  for (; t < nv; t++) sc[t] = dot1(q, kp[t], d);
+  for (; t + 8 <= nv; t += 8) dot_keys(q, k + t * d, d, sc + t, 8);
+  for (; t + 4 <= nv; t += 4) dot_keys(q, k + t * d, d, sc + t, 4);
+  for (; t < nv; t++) dot_keys(q, k + t * d, d, sc + t, 1);
   float m = *max;
   for (t = 0; t < nv; t++) {
     sc[t] *= scale;
@@ -72,27 +91,15 @@ static void attend_tile(float* acc, float* max, float* sum, const float* q, cons
   float alpha = expf(*max - m); /* 0 on the first tile, where *max is -inf */
   *sum = *sum * alpha + vkf_hsum(sv);
   *max = m;
-  vkf av = vkf_set1(alpha);
-  int i = 0;
-  for (; i + VK_W <= d; i += VK_W) {
-    vkf a = vkf_mul(vkf_load(acc + i), av);
-    for (t = 0; t < nv; t++) a = vkf_fma(vkf_set1(sc[t]), vkf_load(vp[t] + i), a);
-    vkf_store(acc + i, a);
-  }
-  for (; i < d; i++) {
-    float a = acc[i] * alpha;
-    for (t = 0; t < nv; t++) a += sc[t] * vp[t][i];
-    acc[i] = a;
-  }
+  accumulate_values(acc, alpha, sc, v, nv, d);
 }
 
-static attn_state state_alloc(int n_pairs, int d) {
-  int64_t floats = (int64_t)n_pairs * (d + 2) + MAX_TILE + VK_W;
-  char* base = vk_scratch(0, floats * (int64_t)sizeof(float) + 2 * MAX_TILE * (int64_t)sizeof(float*));
+static attn_state state_alloc(int n_pairs, int d, int tile) {
+  int64_t floats = (int64_t)n_pairs * (d + 2) + 2 * (int64_t)tile * d + MAX_TILE + VK_W;
   attn_state s;
-  s.kp = (const float**)base;
-  s.vp = s.kp + MAX_TILE;
-  s.acc = (float*)(s.vp + MAX_TILE);
+  s.k = vk_scratch(0, floats * (int64_t)sizeof(float));
+  s.v = s.k + (int64_t)tile * d;
+  s.acc = s.v + (int64_t)tile * d;
   s.max = s.acc + (int64_t)n_pairs * d;
   s.sum = s.max + n_pairs;
   s.scores = s.sum + n_pairs;
@@ -101,14 +108,29 @@ static attn_state state_alloc(int n_pairs, int d) {
   return s;
 }
 
-static void gather_tile(const attn_job* j, int seq, int kvh, int p0, int nt, attn_state* st) {
+/* Copies the tile's K/V rows out of the cache. In the cache, one head's rows sit n_kv_heads *
+ * head_dim floats apart, often a multiple of 4 KiB, so reading them in place makes every row of a
+ * tile compete for the same few L1 sets; the copy is read once and then reused by every head. */
+static inline int64_t cache_offset(const attn_job* j, const int32_t* table, int pos, int kvh) {
+  int64_t slot = (int64_t)table[pos / j->block_size] * j->block_size + pos % j->block_size;
+  return (slot * j->n_kv_heads + kvh) * j->head_dim;
+}
+
+/* Also prefetches the rows PREFETCH tokens ahead (up to `last`): each row is a short run in its
+ * own page, which the hardware prefetchers do not chase, and decode is bound by these loads. */
+static void gather_tile(const attn_job* j, int seq, int kvh, int p0, int nt, int last, attn_state* st) {
   const int32_t* table = j->block_tables + (int64_t)seq * j->max_blocks;
+  int d = j->head_dim;
   for (int i = 0; i < nt; i++) {
-    int pos = p0 + i;
-    int64_t slot = (int64_t)table[pos / j->block_size] * j->block_size + pos % j->block_size;
-    int64_t off = (slot * j->n_kv_heads + kvh) * j->head_dim;
-    st->kp[i] = j->k_cache + off;
-    st->vp[i] = j->v_cache + off;
+    int64_t off = cache_offset(j, table, p0 + i, kvh);
+    memcpy(st->k + (int64_t)i * d, j->k_cache + off, (size_t)d * sizeof(float));
+    memcpy(st->v + (int64_t)i * d, j->v_cache + off, (size_t)d * sizeof(float));
+    if (p0 + i + PREFETCH > last) continue;
+    int64_t ahead = cache_offset(j, table, p0 + i + PREFETCH, kvh);
+    for (int b = 0; b < d; b += 64 / (int)sizeof(float)) {
+      __builtin_prefetch(j->k_cache + ahead + b, 0, 3);
+      __builtin_prefetch(j->v_cache + ahead + b, 0, 3);
+    }
   }
 }
 
@@ -133,17 +155,17 @@ static void attn_task(void* arg, int t) {
   int r0 = (rb - j->rb_start[s]) * ROWS, r1 = VK_MIN(q_len, r0 + ROWS);
   int ctx0 = j->seq_lens[s] - q_len; /* cache position of query row 0 */
   int nh = h1 - h0, d = j->head_dim;
-  attn_state st = state_alloc((r1 - r0) * nh, d);
+  attn_state st = state_alloc((r1 - r0) * nh, d, j->tile);
   int last = ctx0 + r1 - 1;
   for (int p0 = 0; p0 <= last; p0 += j->tile) {
     int nt = VK_MIN(j->tile, last + 1 - p0);
-    gather_tile(j, s, kvh, p0, nt, &st);
+    gather_tile(j, s, kvh, p0, nt, last, &st);
     for (int r = VK_MAX(r0, p0 - ctx0); r < r1; r++) {
       int nv = VK_MIN(nt, ctx0 + r + 1 - p0);
       for (int h = 0; h < nh; h++) {
         int pair = (r - r0) * nh + h;
         const float* q = j->q + ((int64_t)(q0 + r) * j->n_q_heads + kvh * j->group + h0 + h) * d;
-        attend_tile(st.acc + (int64_t)pair * d, st.max + pair, st.sum + pair, q, st.kp, st.vp, nv, d, j->scale,
+        attend_tile(st.acc + (int64_t)pair * d, st.max + pair, st.sum + pair, q, st.k, st.v, nv, d, j->scale,
                     st.scores);
       }
     }

@@ -126,6 +126,7 @@ static inline vkf vkf_pow2i(vkf n) {
 #else
 #define VK_VARIANT_NAME "portable"
 #define VK_W 1
+
 typedef float vkf;
 static inline float vk_f16_bits_to_f32(uint16_t h);
 static inline vkf vkf_zero(void) { return 0.0f; }
@@ -177,6 +178,58 @@ static inline float vk_bf16_bits_to_f32(uint16_t h) {
   memcpy(&f, &u, 4);
   return f;
 }
+
+/* Tiles for packing weights: `vkt` holds VK_TB consecutive weights of one row as f32, and
+ * vkt_transpose_store writes VK_TB such rows transposed (dst[c * ldd + r] = row r, element c). */
+#if defined(__AVX2__) && defined(__F16C__)
+#define VK_TB 8
+typedef __m256 vkt;
+static inline vkt vkt_load(const float* p) { return _mm256_loadu_ps(p); }
+static inline vkt vkt_load_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p)); }
+static inline vkt vkt_load_bf16(const uint16_t* p) {
+  __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+}
+static inline void vkt_transpose_store(const vkt* r, float* dst, int64_t ldd) {
+  __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+  __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+  __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+  __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+#elif defined(__SSE2__)
+#define VK_TB 4
+typedef __m128 vkt;
+static inline vkt vkt_load(const float* p) { return _mm_loadu_ps(p); }
+static inline vkt vkt_load_f16(const uint16_t* p) { return vkf_load_f16(p); }
+static inline vkt vkt_load_bf16(const uint16_t* p) { return vkf_load_bf16(p); }
+static inline void vkt_transpose_store(const vkt* r, float* dst, int64_t ldd) {
+  __m128 r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3];
+  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+  _mm_storeu_ps(dst, r0);
+  _mm_storeu_ps(dst + ldd, r1);
+  _mm_storeu_ps(dst + 2 * ldd, r2);
+  _mm_storeu_ps(dst + 3 * ldd, r3);
+}
+#else
+#define VK_TB 1
+typedef float vkt;
+static inline vkt vkt_load(const float* p) { return *p; }
+static inline vkt vkt_load_f16(const uint16_t* p) { return vk_f16_bits_to_f32(*p); }
+static inline vkt vkt_load_bf16(const uint16_t* p) { return vk_bf16_bits_to_f32(*p); }
+static inline void vkt_transpose_store(const vkt* r, float* dst, int64_t ldd) { *dst = r[0]; }
+#endif
 
 /* exp(x) with ~1 ulp error on [-87, 88]; results below ~-87.3 flush to 0 and above 88 saturate
  * at exp(88), which softmax and silu never notice. */

@@ -40,18 +40,21 @@ export interface TokenizerFiles {
 export const RANDOM_MODEL_VERSION = 1;
 const TRANSFORMERS_VERSION = "4.51.0";
 
-// Scales chosen so greedy decoding has wide top-1 margins (see forward_f64.test.ts): the layers write
-// into the residual stream on a par with the embedding, and the output head is wide enough that the
-// winning logit clears the runner-up by several nats.
-const E = (k: string, d: number) => Number(process.env[k] ?? d);
-const EMBED_STD = E("EMBED_STD", 1.0);
-const LM_HEAD_STD = E("LM_HEAD_STD", 1.0);
-const PROJ_GAIN = E("PROJ_GAIN", 1.0); // times 1/sqrt(fan_in)
-const OUT_GAIN = E("OUT_GAIN", 1.0);
+// Random weights make each greedy step a contest among ~1e5 logits, where near-ties are common. These
+// scales keep the winner clear of the runner-up (forward_f64.test.ts measures the margins):
+// - Untied models get a "successor" head: lm_head row succ(a) is embedding row a plus noise, for a fixed
+//   random permutation succ, so the current token strongly suggests the next one while the layers add
+//   enough context to change that choice in some prompts.
+// - Tied heads are the embedding itself, which would echo the current token forever, so there the layers
+//   must outweigh the token's own embedding, whose self-logit grows like sqrt(hidden).
+// - The final norm's gain scales every logit, and so every margin.
+const EMBED_STD = 1.0;
+const PROJ_GAIN = 1.0; // q, k, v, gate, up: std = gain / sqrt(fan_in)
 const NORM_MEAN = 1.0;
-const NORM_STD = E("NORM_STD", 0.2);
+const NORM_STD = 0.2; // relative spread of every norm weight
 const BIAS_STD = 0.3;
-const TAIL = E("TAIL", 0);
+const UNTIED = { outGain: 0.7, finalNorm: 2, successor: 1.0, headNoiseStd: 0.3 }; // o_proj/down_proj gain
+const TIED = { outGainPerSqrtHidden: 0.3, finalNorm: 4 };
 
 /** Writes a complete HF-style checkpoint directory for `spec` into `dir` (created if missing). */
 export function writeRandomModel(
@@ -179,9 +182,13 @@ function randomTensors(spec: RandomModelSpec, usedVocab: number): RandomTensor[]
   const kvDim = spec.numKeyValueHeads * hd;
   const qkvBias = spec.architecture === "Qwen2ForCausalLM" || spec.attentionBias === true;
   const oBias = spec.architecture !== "Qwen2ForCausalLM" && spec.attentionBias === true;
-  const out: RandomTensor[] = [];
+  const tied = spec.tieWordEmbeddings;
+  const outGain = tied ? TIED.outGainPerSqrtHidden * Math.sqrt(h) : UNTIED.outGain;
+  const finalNorm = tied ? TIED.finalNorm : UNTIED.finalNorm;
+  const out = new Map<string, RandomTensor>();
   const gen = (name: string, shape: number[], std: number, mean = 0) =>
-    out.push({ name, shape, values: gaussian(spec.seed, name, shape[0] * (shape[1] ?? 1), mean, std) });
+    out.set(name, { name, shape, values: gaussian(spec.seed, name, shape[0] * (shape[1] ?? 1), mean, std) });
+  const norm = (name: string, size: number, gain = 1) => gen(name, [size], NORM_STD * gain, NORM_MEAN * gain);
   const linear = (name: string, rows: number, cols: number, bias: boolean, gain = PROJ_GAIN) => {
     gen(`${name}.weight`, [rows, cols], gain / Math.sqrt(cols));
     if (bias) gen(`${name}.bias`, [rows], BIAS_STD);
@@ -190,38 +197,53 @@ function randomTensors(spec: RandomModelSpec, usedVocab: number): RandomTensor[]
   gen("model.embed_tokens.weight", [spec.vocabSize, h], EMBED_STD);
   for (let i = 0; i < spec.numHiddenLayers; i++) {
     const p = `model.layers.${i}`;
-    gen(`${p}.input_layernorm.weight`, [h], NORM_STD, NORM_MEAN);
+    norm(`${p}.input_layernorm.weight`, h);
     linear(`${p}.self_attn.q_proj`, qDim, h, qkvBias);
     linear(`${p}.self_attn.k_proj`, kvDim, h, qkvBias);
     linear(`${p}.self_attn.v_proj`, kvDim, h, qkvBias);
-    linear(`${p}.self_attn.o_proj`, h, qDim, oBias, OUT_GAIN);
+    linear(`${p}.self_attn.o_proj`, h, qDim, oBias, outGain);
     if (spec.architecture === "Qwen3ForCausalLM") {
-      gen(`${p}.self_attn.q_norm.weight`, [hd], NORM_STD, NORM_MEAN);
-      gen(`${p}.self_attn.k_norm.weight`, [hd], NORM_STD, NORM_MEAN);
+      norm(`${p}.self_attn.q_norm.weight`, hd);
+      norm(`${p}.self_attn.k_norm.weight`, hd);
     }
-    gen(`${p}.post_attention_layernorm.weight`, [h], NORM_STD, NORM_MEAN);
+    norm(`${p}.post_attention_layernorm.weight`, h);
     linear(`${p}.mlp.gate_proj`, spec.intermediateSize, h, false);
     linear(`${p}.mlp.up_proj`, spec.intermediateSize, h, false);
-    linear(`${p}.mlp.down_proj`, h, spec.intermediateSize, false, OUT_GAIN);
+    linear(`${p}.mlp.down_proj`, h, spec.intermediateSize, false, outGain);
   }
-  const FN = E("FINAL_NORM", 1);
-  gen("model.norm.weight", [h], NORM_STD * FN, NORM_MEAN * FN);
-  if (!spec.tieWordEmbeddings) gen("lm_head.weight", [spec.vocabSize, h], LM_HEAD_STD);
-  // Padded vocab rows stay zero (as untrained rows are near zero in hub checkpoints), so greedy
+  norm("model.norm.weight", h, finalNorm);
+  const embed = out.get("model.embed_tokens.weight")!.values;
+  if (!tied) {
+    gen("lm_head.weight", [spec.vocabSize, h], UNTIED.headNoiseStd);
+    addSuccessorRows(out.get("lm_head.weight")!.values, embed, h, usedVocab, spec.seed);
+  }
+  // Padded vocab rows stay zero (untrained rows are near zero in hub checkpoints too), so greedy
   // decoding never emits an id the tokenizer cannot decode.
-  const BIGRAM = E("BIGRAM", 0);
-  if (BIGRAM > 0 && !spec.tieWordEmbeddings) {
-    const emb = out[0].values, head = out[out.length - 1].values;
-    const rng = new Xoshiro128(spec.seed, "perm");
-    const perm = Array.from({ length: usedVocab }, (_, i) => i);
-    for (let i = usedVocab - 1; i > 0; i--) { const j = Math.floor((rng.next() * (i + 1)) / 4294967296); const t = perm[i]; perm[i] = perm[j]; perm[j] = t; }
-    for (let a = 0; a < usedVocab; a++) for (let i = 0; i < h; i++) head[perm[a] * h + i] += BIGRAM * emb[a * h + i];
+  embed.fill(0, usedVocab * h);
+  out.get("lm_head.weight")?.values.fill(0, usedVocab * h);
+  return [...out.values()];
+}
+
+/** head[succ(a)] += successor * embed[a] for a random permutation succ of the first `n` ids. */
+function addSuccessorRows(head: Float32Array, embed: Float32Array, h: number, n: number, seed: number): void {
+  const succ = randomPermutation(n, new Xoshiro128(seed, "lm_head.successor"));
+  for (let a = 0; a < n; a++) {
+    const dst = succ[a] * h;
+    const src = a * h;
+    for (let i = 0; i < h; i++) head[dst + i] = Math.fround(head[dst + i] + UNTIED.successor * embed[src + i]);
   }
-  for (const t of out) if (t.name === "model.embed_tokens.weight" || t.name === "lm_head.weight") {
-    if (TAIL > 0) scaleRows(t.values, h, spec.seed, t.name);
-    t.values.fill(0, usedVocab * h);
+}
+
+function randomPermutation(n: number, rng: Xoshiro128): Int32Array {
+  const perm = new Int32Array(n);
+  for (let i = 0; i < n; i++) perm[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor((rng.next() * (i + 1)) / 4294967296); // exact: the product stays below 2^53
+    const t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
   }
-  return out;
+  return perm;
 }
 
 function writeWeights(dir: string, spec: RandomModelSpec, tensors: RandomTensor[]): void {
@@ -272,15 +294,6 @@ function splitEvenly<T extends { data: Uint8Array }>(items: T[], n: number): T[]
   });
   groups.push(current);
   return groups;
-}
-
-function scaleRows(values: Float32Array, h: number, seed: number, name: string): void {
-  const rng = new Xoshiro128(seed, name + "#rows");
-  for (let r = 0; r * h < values.length; r++) {
-    const u = (rng.next() + 1) / 4294967296;
-    const m = TAIL === 1 ? 1 / u : TAIL === 2 ? 1 / Math.sqrt(u) : TAIL === 0.5 ? 1 / (u * u) : TAIL === 3 ? 1 / Math.cbrt(u) : 1;
-    for (let i = r * h; i < (r + 1) * h; i++) values[i] *= m;
-  }
 }
 
 // --- deterministic random numbers ---------------------------------------------------------------

@@ -8,6 +8,8 @@ import type { Checkpoint } from "../model_loader/checkpoint";
 import type { ModelConfig } from "../model_loader/model_config";
 import type { ForwardBatch, KVCache } from "./forward_batch";
 import { computeInvFreq } from "./rotary_embedding";
+import { tensorToF32 } from "../model_loader/convert";
+import type { TensorInfo } from "../model_loader/safetensors";
 
 interface LayerWeights {
   inputLayernorm: Tensor;
@@ -60,11 +62,12 @@ export class LlamaForCausalLM {
     const c = this.config, b = this.backend, pre = `model.layers.${i}.`;
     const w = (name: string, shape: number[]) => b.weight(checkShape(ckpt, pre + name, shape));
     const opt = (on: boolean, name: string, shape: number[]) => (on ? w(name, shape) : null);
+    const bias = (on: boolean, name: string, shape: number[]) => (on ? this.f32([checkShape(ckpt, pre + name, shape)]) : null);
     const gate = checkShape(ckpt, pre + "mlp.gate_proj.weight", [c.intermediateSize, c.hiddenSize]);
     const up = checkShape(ckpt, pre + "mlp.up_proj.weight", [c.intermediateSize, c.hiddenSize]);
     let gateUpBias: Tensor | null = null;
     if (c.mlpBias) {
-      gateUpBias = b.concatRows([
+      gateUpBias = this.f32([
         checkShape(ckpt, pre + "mlp.gate_proj.bias", [c.intermediateSize]),
         checkShape(ckpt, pre + "mlp.up_proj.bias", [c.intermediateSize]),
       ]);
@@ -75,18 +78,29 @@ export class LlamaForCausalLM {
       kProj: w("self_attn.k_proj.weight", [this.kvSize, c.hiddenSize]),
       vProj: w("self_attn.v_proj.weight", [this.kvSize, c.hiddenSize]),
       oProj: w("self_attn.o_proj.weight", [c.hiddenSize, this.qSize]),
-      qBias: opt(c.attentionBias, "self_attn.q_proj.bias", [this.qSize]),
-      kBias: opt(c.attentionBias, "self_attn.k_proj.bias", [this.kvSize]),
-      vBias: opt(c.attentionBias, "self_attn.v_proj.bias", [this.kvSize]),
-      oBias: opt(c.oProjBias, "self_attn.o_proj.bias", [c.hiddenSize]),
+      qBias: bias(c.attentionBias, "self_attn.q_proj.bias", [this.qSize]),
+      kBias: bias(c.attentionBias, "self_attn.k_proj.bias", [this.kvSize]),
+      vBias: bias(c.attentionBias, "self_attn.v_proj.bias", [this.kvSize]),
+      oBias: bias(c.oProjBias, "self_attn.o_proj.bias", [c.hiddenSize]),
       qNorm: opt(c.qkNorm, "self_attn.q_norm.weight", [c.headDim]),
       kNorm: opt(c.qkNorm, "self_attn.k_norm.weight", [c.headDim]),
       postAttentionLayernorm: w("post_attention_layernorm.weight", [c.hiddenSize]),
       gateUpProj: b.concatRows([gate, up]),
       downProj: w("mlp.down_proj.weight", [c.hiddenSize, c.intermediateSize]),
       gateUpBias,
-      downBias: opt(c.mlpBias, "mlp.down_proj.bias", [c.hiddenSize]),
+      downBias: bias(c.mlpBias, "mlp.down_proj.bias", [c.hiddenSize]),
     };
+  }
+
+  /** Biases are added in f32 by the kernels: convert (and concatenate) them on the host once. */
+  private f32(parts: TensorInfo[]): Tensor {
+    const data = parts.map(tensorToF32);
+    const out = new Float32Array(data.reduce((a, d) => a + d.length, 0));
+    let off = 0;
+    for (const d of data) { out.set(d, off); off += d.length; }
+    const t = this.backend.empty([out.length], "f32");
+    this.backend.write(t, out);
+    return t;
   }
 
   private allocWorkspace(): Workspace {

@@ -27,13 +27,13 @@ export class CpuBackend implements Backend {
     this.k = loaded.kernels;
     this.variant = loaded.variant;
     const want = opts.numThreads ?? navigator.hardwareConcurrency ?? 1;
-    this.numThreads = this.k.vk_set_num_threads(Math.max(1, want));
+    this.numThreads = this.k.setNumThreads(Math.max(1, want));
     this.description = `cpu (${this.variant}, ${this.numThreads} threads)`;
   }
 
   empty(shape: readonly number[], dtype: DType): Tensor {
     const bytes = Math.max(64, numel(shape) * dtypeBytes(dtype));
-    const p = this.k.vk_alloc(bytes);
+    const p = this.k.alloc(bytes);
     if (!p) throw new Error(`cpu backend: out of memory allocating ${bytes} bytes`);
     return { ptr: Number(p), dtype, shape: [...shape] };
   }
@@ -74,7 +74,7 @@ export class CpuBackend implements Backend {
   }
 
   free(t: Tensor): void {
-    if (t.owner === undefined) this.k.vk_free(t.ptr as never);
+    if (t.owner === undefined) this.k.free(t.ptr as never);
   }
 
   private bytes(t: Tensor, n: number): Uint8Array {
@@ -82,35 +82,35 @@ export class CpuBackend implements Backend {
   }
 
   embedding(out: Tensor, table: Tensor, ids: Tensor, nTokens: number, hidden: number): void {
-    this.k.vk_embedding(p(out), p(table), DTYPE_CODE[table.dtype], p(ids), nTokens, hidden);
+    this.k.embedding(p(out), p(table), DTYPE_CODE[table.dtype], p(ids), nTokens, hidden);
   }
   rmsNorm(out: Tensor, x: Tensor, w: Tensor, nRows: number, hidden: number, eps: number): void {
-    this.k.vk_rms_norm(p(out), p(x), p(w), DTYPE_CODE[w.dtype], nRows, hidden, eps);
+    this.k.rmsNorm(p(out), p(x), p(w), DTYPE_CODE[w.dtype], nRows, hidden, eps);
   }
   addRmsNorm(out: Tensor, residual: Tensor, x: Tensor, w: Tensor, nRows: number, hidden: number, eps: number): void {
-    this.k.vk_add_rms_norm(p(out), p(residual), p(x), p(w), DTYPE_CODE[w.dtype], nRows, hidden, eps);
+    this.k.addRmsNorm(p(out), p(residual), p(x), p(w), DTYPE_CODE[w.dtype], nRows, hidden, eps);
   }
   rope(q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor, nTokens: number, nQHeads: number, nKvHeads: number, headDim: number): void {
-    this.k.vk_rope(p(q), p(k), p(positions), p(invFreq), nTokens, nQHeads, nKvHeads, headDim);
+    this.k.rope(p(q), p(k), p(positions), p(invFreq), nTokens, nQHeads, nKvHeads, headDim);
   }
   siluMul(out: Tensor, gateUp: Tensor, nTokens: number, inter: number): void {
-    this.k.vk_silu_mul(p(out), p(gateUp), nTokens, inter);
+    this.k.siluMul(p(out), p(gateUp), nTokens, inter);
   }
   matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, m: number, n: number, k: number): void {
-    this.k.vk_matmul(p(out), p(x), p(w), DTYPE_CODE[w.dtype], bias ? p(bias) : null, m, n, k);
+    this.k.matmul(p(out), p(x), p(w), DTYPE_CODE[w.dtype], bias ? p(bias) : null, m, n, k);
   }
   reshapeAndCache(k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, slotMapping: Tensor, nTokens: number, nKvHeads: number, headDim: number): void {
-    this.k.vk_reshape_and_cache(p(k), p(v), p(kCache), p(vCache), p(slotMapping), nTokens, nKvHeads, headDim);
+    this.k.reshapeAndCache(p(k), p(v), p(kCache), p(vCache), p(slotMapping), nTokens, nKvHeads, headDim);
   }
   pagedAttention(out: Tensor, q: Tensor, kCache: Tensor, vCache: Tensor, a: AttentionMetadata, nQHeads: number, nKvHeads: number, headDim: number, blockSize: number, scale: number): void {
-    this.k.vk_paged_attention(p(out), p(q), p(kCache), p(vCache), p(a.blockTables), a.maxBlocksPerSeq, p(a.seqLens),
+    this.k.pagedAttention(p(out), p(q), p(kCache), p(vCache), p(a.blockTables), a.maxBlocksPerSeq, p(a.seqLens),
       p(a.queryStartLoc), a.numSeqs, nQHeads, nKvHeads, headDim, blockSize, scale);
   }
   logSoftmax(out: Tensor, x: Tensor, nRows: number, nCols: number): void {
-    this.k.vk_log_softmax(p(out), p(x), nRows, nCols);
+    this.k.logSoftmax(p(out), p(x), nRows, nCols);
   }
   topk(outIds: Tensor, outVals: Tensor, x: Tensor, nRows: number, nCols: number, k: number): void {
-    this.k.vk_topk(p(outIds), p(outVals), p(x), nRows, nCols, k);
+    this.k.topk(p(outIds), p(outVals), p(x), nRows, nCols, k);
   }
 }
 

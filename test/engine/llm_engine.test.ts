@@ -1,0 +1,88 @@
+/** The engine on the CPU backend with a tiny model: batching, preemption, prefix reuse and seeds change nothing. */
+import { describe, expect, test } from "bun:test";
+import { createEngine } from "../../src/engine/from_engine_args";
+import { makeSamplingParams, type SamplingParams } from "../../src/engine/sampling_params";
+import { Generator } from "../../src/sample/generator";
+import { tinyModelDir } from "../support/tiny_models";
+import { testEngineArgs } from "../support/engine_args";
+import type { EngineArgs } from "../../src/config/engine_args";
+
+const dir = tinyModelDir("mistral");
+const BYTES_PER_BLOCK = 2 * 2 * 16 * 2 * 16 * 4; // K and V × layers × block_size × kv heads × head_dim × f32
+
+function greedy(maxTokens: number, extra: Partial<SamplingParams> = {}) {
+  return makeSamplingParams({ temperature: 0, maxTokens, ignoreEos: true, ...extra }, { maxLogprobs: 20, maxN: 8, maxStopStrings: 8, vocabSize: 32000 });
+}
+
+function workload(n: number) {
+  const g = new Generator(7);
+  return Array.from({ length: n }, () => {
+    const len = 1 + Math.floor(g.random() * 300);
+    return { ids: Array.from({ length: len }, () => 3 + Math.floor(g.random() * 31000)), maxTokens: 1 + Math.floor(g.random() * 24) };
+  });
+}
+
+function run(args: Partial<EngineArgs>, prompts: { ids: number[]; maxTokens: number }[]) {
+  const { engine } = createEngine(testEngineArgs(dir, args));
+  const outs = engine.generate(prompts.map((p) => ({ promptTokenIds: p.ids })), prompts.map((p) => greedy(p.maxTokens)));
+  return { engine, tokens: outs.map((o) => o.outputs[0].tokenIds) };
+}
+
+describe("LLMEngine on the CPU backend", () => {
+  const prompts = workload(64);
+  const { engine: soloEngine } = createEngine(testEngineArgs(dir, { enablePrefixCaching: false }));
+  const solo = prompts.map((p) => soloEngine.generate([{ promptTokenIds: p.ids }], greedy(p.maxTokens))[0].outputs[0].tokenIds);
+
+  test("64 concurrent requests give exactly their solo greedy output", () => {
+    const { engine, tokens } = run({ maxNumBatchedTokens: 512, maxNumSeqs: 64 }, prompts);
+    expect(tokens).toEqual(solo);
+    expect(engine.scheduler.kv.pool.numFreeBlocks).toBe(engine.scheduler.kv.pool.numBlocks);
+  });
+
+  test("with a KV pool that forces preemption, all 64 still finish with the same output", () => {
+    const { engine, tokens } = run({ kvCacheMemory: 40 * BYTES_PER_BLOCK, maxNumBatchedTokens: 256 }, prompts);
+    expect(engine.scheduler.numPreemptions).toBeGreaterThan(0);
+    expect(tokens).toEqual(solo);
+    expect(engine.scheduler.kv.pool.numFreeBlocks).toBe(engine.scheduler.kv.pool.numBlocks);
+  });
+
+  test("a request sharing a 3-block prefix with a finished one reuses the blocks and gives the same output", () => {
+    const { engine } = createEngine(testEngineArgs(dir));
+    const prefix = prompts[0].ids.concat(prompts[1].ids).slice(0, 48);
+    engine.generate([{ promptTokenIds: prefix.concat([11, 12]) }], greedy(4));
+    const hitsBefore = engine.scheduler.kv.prefixCacheHits;
+    const second = prefix.concat([13, 14, 15]);
+    const out = engine.generate([{ promptTokenIds: second }], greedy(6))[0];
+    expect(engine.scheduler.kv.prefixCacheHits - hitsBefore).toBeGreaterThanOrEqual(48);
+    expect(out.metrics.numCachedTokens).toBe(48);
+    expect(out.outputs[0].tokenIds).toEqual(soloEngine.generate([{ promptTokenIds: second }], greedy(6))[0].outputs[0].tokenIds);
+  });
+
+  test("a seeded sampled request gives the same text alone and inside a batch", () => {
+    const sampled = greedy(12, { temperature: 1, topP: 0.95, topK: 50, seed: 1234 });
+    const alone = soloEngine.generate([{ promptTokenIds: prompts[3].ids }], sampled)[0].outputs[0].tokenIds;
+    const { engine } = createEngine(testEngineArgs(dir));
+    const batch = engine.generate(prompts.slice(0, 8).map((p) => ({ promptTokenIds: p.ids })),
+      prompts.slice(0, 8).map((p, i) => (i === 3 ? sampled : makeSamplingParams({ temperature: 1, maxTokens: p.maxTokens, ignoreEos: true }))));
+    expect(batch[3].outputs[0].tokenIds).toEqual(alone);
+  });
+
+  test("n = 2 samples share the prompt and both finish", () => {
+    const { engine } = createEngine(testEngineArgs(dir));
+    const out = engine.generate([{ promptTokenIds: prompts[5].ids }], greedy(5, { n: 2, temperature: 1, seed: 3 }))[0];
+    expect(out.outputs.length).toBe(2);
+    expect(out.outputs.every((o) => o.tokenIds.length === 5 && o.finishReason === "length")).toBe(true);
+  });
+
+  test("abort frees a running request's blocks at once", () => {
+    const { engine } = createEngine(testEngineArgs(dir));
+    engine.addRequest("a", { promptTokenIds: prompts[2].ids }, greedy(50));
+    engine.step();
+    engine.step();
+    expect(engine.scheduler.kv.numRequests).toBe(1);
+    const [out] = engine.abortRequest(["a"]);
+    expect(out.outputs[0].finishReason).toBe("abort");
+    expect(engine.hasUnfinishedRequests()).toBe(false);
+    expect(engine.scheduler.kv.pool.numFreeBlocks).toBe(engine.scheduler.kv.pool.numBlocks);
+  });
+});

@@ -1,0 +1,52 @@
+/** Stop strings are matched on detokenized text, also across token boundaries. */
+import { describe, expect, test } from "bun:test";
+import { createEngine } from "../../src/engine/from_engine_args";
+import { makeSamplingParams } from "../../src/engine/sampling_params";
+import { tinyModelDir } from "../support/tiny_models";
+import { testEngineArgs } from "../support/engine_args";
+
+const { engine, tokenizer } = createEngine(testEngineArgs(tinyModelDir("mistral")));
+const prompt = { promptTokenIds: tokenizer.encode("Once upon a time") };
+const params = (extra: object) => makeSamplingParams({ temperature: 0, maxTokens: 24, ignoreEos: true, ...extra }, { maxLogprobs: 20, maxN: 1, maxStopStrings: 8, vocabSize: 32000 });
+
+describe("stop strings", () => {
+  const free = engine.generate([prompt], params({}))[0].outputs[0];
+  // A stop string made of the end of one token's text and the start of the next one's.
+  const pieces = free.tokenIds.map((id) => tokenizer.decode([id]));
+  const k = pieces.findIndex((p, i) => i > 2 && p.length >= 2 && (pieces[i + 1] ?? "").length >= 2 && !/\uFFFD/.test(p + pieces[i + 1]));
+  const before = pieces.slice(0, k + 1).join("");
+  const spanning = pieces[k].slice(-1) + pieces[k + 1].slice(0, 1);
+  const at = free.text.indexOf(spanning);
+
+  test("the fixture has a stop string spanning two tokens", () => {
+    expect(k).toBeGreaterThan(0);
+    expect(at).toBeGreaterThanOrEqual(0);
+    expect(at).toBeLessThanOrEqual(before.length);
+  });
+
+  test("text stops before the stop string by default", () => {
+    const o = engine.generate([prompt], params({ stop: [spanning] }))[0].outputs[0];
+    expect(o.finishReason).toBe("stop");
+    expect(o.stopReason).toBe(spanning);
+    expect(o.text).toBe(free.text.slice(0, at));
+  });
+
+  test("include_stop_str_in_output keeps it", () => {
+    const o = engine.generate([prompt], params({ stop: [spanning], includeStopStrInOutput: true }))[0].outputs[0];
+    expect(o.finishReason).toBe("stop");
+    expect(o.text).toBe(free.text.slice(0, at + spanning.length));
+  });
+
+  test("stop_token_ids stop with that id as the reason", () => {
+    const target = free.tokenIds[5];
+    const o = engine.generate([prompt], params({ stopTokenIds: [target] }))[0].outputs[0];
+    expect(o.finishReason).toBe("stop");
+    expect(o.stopReason).toBe(target);
+    expect(o.tokenIds).toEqual(free.tokenIds.slice(0, free.tokenIds.indexOf(target) + 1));
+  });
+
+  test("max_tokens finishes with length", () => {
+    expect(free.finishReason).toBe("length");
+    expect(free.tokenIds.length).toBe(24);
+  });
+});
