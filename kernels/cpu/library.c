@@ -1,5 +1,7 @@
 /* Library identity, CPU feature detection and aligned allocation. */
+#define _DEFAULT_SOURCE
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "common.h"
 
@@ -38,17 +40,41 @@ int vk_cpu_features(void) {
 int vk_cpu_features(void) { return 0; }
 #endif
 
-/* The caller may hand the block to free-standing views of any dtype, so align for the widest
- * vector; calloc keeps large blocks lazily zeroed (fresh pages) instead of touching them all. */
+/* Header in the 64 bytes below every block: how to give the memory back. */
+typedef struct {
+  void* raw;
+  size_t raw_bytes; /* 0: from calloc, else the length of the mapping */
+} alloc_header;
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* Large blocks (weights, KV cache) are mapped directly, 2 MiB aligned and marked for transparent
+ * huge pages: attention walks the KV cache one 4 KiB page per token, which with small pages is
+ * bound by TLB misses. Fresh mappings are zero-filled lazily. Small blocks come from calloc. */
 void* vk_alloc(int64_t nbytes) {
   if (nbytes < 0) return NULL;
-  uint8_t* raw = calloc(1, (size_t)nbytes + 64 + sizeof(void*));
+  size_t n = (size_t)nbytes;
+  if (n >= HUGE_PAGE) {
+    size_t raw_bytes = n + 2 * HUGE_PAGE;
+    uint8_t* raw = mmap(NULL, raw_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    uint8_t* p = (uint8_t*)(((uintptr_t)raw + HUGE_PAGE) & ~(uintptr_t)(HUGE_PAGE - 1));
+#ifdef MADV_HUGEPAGE
+    madvise(p, (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1), MADV_HUGEPAGE); /* a hint: failure is harmless */
+#endif
+    ((alloc_header*)p)[-1] = (alloc_header){raw, raw_bytes};
+    return p;
+  }
+  uint8_t* raw = calloc(1, n + 64 + sizeof(alloc_header));
   if (!raw) return NULL;
-  uintptr_t aligned = ((uintptr_t)raw + sizeof(void*) + 63) & ~(uintptr_t)63;
-  ((void**)aligned)[-1] = raw;
-  return (void*)aligned;
+  uint8_t* p = (uint8_t*)(((uintptr_t)raw + sizeof(alloc_header) + 63) & ~(uintptr_t)63);
+  ((alloc_header*)p)[-1] = (alloc_header){raw, 0};
+  return p;
 }
 
 void vk_free(void* p) {
-  if (p) free(((void**)p)[-1]);
+  if (!p) return;
+  alloc_header h = ((alloc_header*)p)[-1];
+  if (h.raw_bytes) munmap(h.raw, h.raw_bytes);
+  else free(h.raw);
 }

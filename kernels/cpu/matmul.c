@@ -2,7 +2,7 @@
  *
  * Two paths:
  * - skinny (m <= SKINNY_M, decode): memory-bound, so every weight row is streamed once and
- *   converted in registers while the few x rows reuse it; threads split n.
+ *   converted in registers while the x rows reuse it, four at a time; threads split n.
  * - blocked (prefill): a task owns MC rows of x and NB rows of w. Per KC slice of k it converts its
  *   w rows to f32 and transposes them into panels of NR columns ([kk][NR]), then an MR x NR
  *   register tile of accumulators takes one broadcast x value and NR/VK_W panel vectors per kk
@@ -24,7 +24,8 @@
 #define SK_NR(mr) 4
 #endif
 #define NR (2 * VK_W) /* panel width: two vectors */
-#define SKINNY_M 4
+#define SKINNY_M 16 /* up to here, streaming w beats packing it (decode batches) */
+#define SK_KC 1024  /* k chunk of the skinny path */
 #define KC 256     /* a [KC][NR] panel plus an MR-row x strip fit in L1 */
 #define NB (6 * NR) /* w rows per task: its packed panels stay in L2 */
 #define MC_MAX 128 /* x rows per task: with the panels, fits in L2 */
@@ -41,43 +42,61 @@ typedef struct {
 
 /* ---- skinny path ---- */
 
-VK_INLINE void skinny_tile(const mm_job* j, int n0, const int mr, const int nr, const int dtype) {
-  const int64_t k = j->k;
-  vkf acc[SKINNY_M][4];
+/* acc[r][c] += x[r, k0:k0+len] * w[n0 + c, k0:k0+len] lane-wise, len a multiple of VK_W. */
+VK_INLINE void skinny_block(vkf (*acc)[4], const float* x, int64_t k, const void* w, int64_t w0, int len,
+                            const int mr, const int nr, const int dtype) {
+  vkf a[4][4];
   for (int r = 0; r < mr; r++)
-    for (int c = 0; c < nr; c++) acc[r][c] = vkf_zero();
-  int64_t kk = 0;
-  for (; kk + VK_W <= k; kk += VK_W) {
+    for (int c = 0; c < nr; c++) a[r][c] = acc[r][c];
+  for (int kk = 0; kk < len; kk += VK_W) {
     vkf wv[4];
-    for (int c = 0; c < nr; c++) wv[c] = vk_load_w(j->w, (n0 + c) * k + kk, dtype);
+    for (int c = 0; c < nr; c++) wv[c] = vk_load_w(w, w0 + c * k + kk, dtype);
     for (int r = 0; r < mr; r++) {
-      vkf xv = vkf_load(j->x + r * k + kk);
-      for (int c = 0; c < nr; c++) acc[r][c] = vkf_fma(xv, wv[c], acc[r][c]);
+      vkf xv = vkf_load(x + r * k + kk);
+      for (int c = 0; c < nr; c++) a[r][c] = vkf_fma(xv, wv[c], a[r][c]);
     }
   }
-  for (int r = 0; r < mr; r++) {
+  for (int r = 0; r < mr; r++)
+    for (int c = 0; c < nr; c++) acc[r][c] = a[r][c];
+}
+
+/* out[:, n0:n0+nr] for all m rows: each SK_KC chunk of the nr weight rows comes from memory once
+ * and stays in L1 while the x rows pass over it four at a time. */
+VK_INLINE void skinny_tile(const mm_job* j, int n0, const int nr, const int dtype) {
+  const int64_t k = j->k, kv = k / VK_W * VK_W;
+  vkf acc[SKINNY_M][4];
+  for (int r = 0; r < j->m; r++)
+    for (int c = 0; c < nr; c++) acc[r][c] = vkf_zero();
+  for (int64_t k0 = 0; k0 < kv; k0 += SK_KC) {
+    int len = (int)VK_MIN((int64_t)SK_KC, kv - k0);
+    for (int g = 0; g < j->m; g += 4) {
+      const float* x = j->x + g * k + k0;
+      switch (VK_MIN(4, j->m - g)) {
+        case 1: skinny_block(acc + g, x, k, j->w, n0 * k + k0, len, 1, nr, dtype); break;
+        case 2: skinny_block(acc + g, x, k, j->w, n0 * k + k0, len, 2, nr, dtype); break;
+        case 3: skinny_block(acc + g, x, k, j->w, n0 * k + k0, len, 3, nr, dtype); break;
+        default: skinny_block(acc + g, x, k, j->w, n0 * k + k0, len, 4, nr, dtype); break;
+      }
+    }
+  }
+  for (int r = 0; r < j->m; r++) {
     for (int c = 0; c < nr; c++) {
       float s = vkf_hsum(acc[r][c]);
-      for (int64_t t = kk; t < k; t++) s += j->x[r * k + t] * vk_load_w1(j->w, (n0 + c) * k + t, dtype);
+      for (int64_t t = kv; t < k; t++) s += j->x[r * k + t] * vk_load_w1(j->w, (n0 + c) * k + t, dtype);
       if (j->bias) s += j->bias[n0 + c];
       j->out[(int64_t)r * j->n + n0 + c] = s;
     }
   }
 }
 
-VK_INLINE void skinny_cols(const mm_job* j, int n0, int n1, const int mr, const int dtype) {
-  int c = n0;
-  for (; c + SK_NR(mr) <= n1; c += SK_NR(mr)) skinny_tile(j, c, mr, SK_NR(mr), dtype);
-  for (; c < n1; c++) skinny_tile(j, c, mr, 1, dtype);
-}
-
 VK_INLINE void skinny_typed(const mm_job* j, int n0, int n1, const int dtype) {
-  switch (j->m) {
-    case 1: skinny_cols(j, n0, n1, 1, dtype); break;
-    case 2: skinny_cols(j, n0, n1, 2, dtype); break;
-    case 3: skinny_cols(j, n0, n1, 3, dtype); break;
-    case 4: skinny_cols(j, n0, n1, 4, dtype); break;
-  }
+  const int nr = j->m == 1 ? SK_NR(1) : SK_NR(4);
+  int c = n0;
+  if (nr == 4)
+    for (; c + 4 <= n1; c += 4) skinny_tile(j, c, 4, dtype);
+  else
+    for (; c + 3 <= n1; c += 3) skinny_tile(j, c, 3, dtype);
+  for (; c < n1; c++) skinny_tile(j, c, 1, dtype);
 }
 
 static void skinny_range(void* arg, int n0, int n1) {

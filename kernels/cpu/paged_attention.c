@@ -1,14 +1,14 @@
 /* Causal attention of a ragged batch over the paged KV cache, with an online softmax.
  *
  * Work item = (sequence, block of up to ROWS query rows, kv head, slice of its q heads). An item
- * walks the keys in tiles of TILE tokens (gathered through the block table) and, for each tile,
- * updates every (row, q head) it owns, so the tile's K/V stay in L1 while all the GQA heads and
- * rows that share them read it. Items with the most keys (last rows) are handed out first. */
+ * walks the keys in tiles (gathered through the block table into a contiguous copy) and, for each
+ * tile, updates every (row, q head) it owns, so one L1-resident tile serves all the GQA heads and
+ * rows that share it. Items with the most keys (last rows) are handed out first. */
 #include "common.h"
 
 #define ROWS 16     /* query rows per item */
 #define MAX_TILE 64 /* keys per tile: K+V of one tile stay within about 16 KiB */
-#define PREFETCH 48 /* tokens ahead */
+#define PREFETCH 24 /* tokens ahead */
 
 typedef struct {
   float* out;
@@ -36,15 +36,16 @@ VK_INLINE void dot_keys(const float* q, const float* k, int d, float* out, const
     vkf qv = vkf_load(q + i);
     for (int t = 0; t < T; t++) acc[t] = vkf_fma(qv, vkf_load(k + t * d + i), acc[t]);
   }
-  for (int t = 0; t < T; t++) {
-    out[t] = vkf_hsum(acc[t]);
+  if (T == 8) vkf_hsum8(acc, out);
+  else
+    for (int t = 0; t < T; t++) out[t] = vkf_hsum(acc[t]);
+  for (int t = 0; t < T; t++)
     for (int r = i; r < d; r++) out[t] += q[r] * k[t * d + r];
-  }
 }
 
 /* acc[0, d) = acc * alpha + sum_t p[t] * v[t]; G vectors of acc at a time give G chains. */
 static void accumulate_values(float* acc, float alpha, const float* p, const float* v, int nv, int d) {
-  enum { G = 4 };
+  enum { G = 8 };
   vkf av = vkf_set1(alpha);
   int i = 0;
   for (; i + G * VK_W <= d; i += G * VK_W) {
@@ -108,16 +109,16 @@ static attn_state state_alloc(int n_pairs, int d, int tile) {
   return s;
 }
 
-/* Copies the tile's K/V rows out of the cache. In the cache, one head's rows sit n_kv_heads *
- * head_dim floats apart, often a multiple of 4 KiB, so reading them in place makes every row of a
- * tile compete for the same few L1 sets; the copy is read once and then reused by every head. */
 static inline int64_t cache_offset(const attn_job* j, const int32_t* table, int pos, int kvh) {
   int64_t slot = (int64_t)table[pos / j->block_size] * j->block_size + pos % j->block_size;
   return (slot * j->n_kv_heads + kvh) * j->head_dim;
 }
 
-/* Also prefetches the rows PREFETCH tokens ahead (up to `last`): each row is a short run in its
- * own page, which the hardware prefetchers do not chase, and decode is bound by these loads. */
+/* Copies the tile's K/V rows out of the cache. There, one head's rows sit n_kv_heads * head_dim
+ * floats apart, often a multiple of 4 KiB, so reading them in place makes every row of a tile
+ * compete for the same few L1 sets; the copy is read once, then reused by every row and head.
+ * Also prefetches the rows PREFETCH tokens ahead: each is a short run in its own page, which the
+ * hardware prefetchers do not chase, and decode is bound by these loads. */
 static void gather_tile(const attn_job* j, int seq, int kvh, int p0, int nt, int last, attn_state* st) {
   const int32_t* table = j->block_tables + (int64_t)seq * j->max_blocks;
   int d = j->head_dim;

@@ -179,6 +179,34 @@ static inline float vk_bf16_bits_to_f32(uint16_t h) {
   return f;
 }
 
+/* out[i] = horizontal sum of a[i], for 8 vectors at once (a transposing reduction). */
+#if defined(__AVX2__)
+static inline __m256 vk_hsum8_ymm(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5, __m256 a6,
+                                  __m256 a7) {
+  __m256 s0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  __m256 s1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+  return _mm256_add_ps(_mm256_permute2f128_ps(s0, s1, 0x20), _mm256_permute2f128_ps(s0, s1, 0x31));
+}
+#endif
+#if VK_W == 16
+static inline __m256 vk_fold_zmm(__m512 a) {
+  __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
+  return _mm256_add_ps(_mm512_castps512_ps256(a), hi);
+}
+static inline void vkf_hsum8(const vkf* a, float* out) {
+  _mm256_storeu_ps(out, vk_hsum8_ymm(vk_fold_zmm(a[0]), vk_fold_zmm(a[1]), vk_fold_zmm(a[2]), vk_fold_zmm(a[3]),
+                                     vk_fold_zmm(a[4]), vk_fold_zmm(a[5]), vk_fold_zmm(a[6]), vk_fold_zmm(a[7])));
+}
+#elif VK_W == 8
+static inline void vkf_hsum8(const vkf* a, float* out) {
+  _mm256_storeu_ps(out, vk_hsum8_ymm(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]));
+}
+#else
+static inline void vkf_hsum8(const vkf* a, float* out) {
+  for (int i = 0; i < 8; i++) out[i] = vkf_hsum(a[i]);
+}
+#endif
+
 /* Tiles for packing weights: `vkt` holds VK_TB consecutive weights of one row as f32, and
  * vkt_transpose_store writes VK_TB such rows transposed (dst[c * ldd + r] = row r, element c). */
 #if defined(__AVX2__) && defined(__F16C__)

@@ -1,6 +1,8 @@
 /** The `vllm` command: dispatches to generate (serve and bench join as they land). */
 import { ArgError } from "./arg_parser";
+import { runBench } from "./bench";
 import { runGenerate } from "./generate";
+import { runServe } from "./serve";
 import { VERSION } from "../version";
 
 const HELP = `vllm-bun ${VERSION}: an LLM inference engine that works like vLLM, in one executable.
@@ -9,18 +11,23 @@ usage: vllm <command> [options]
 
 commands:
   generate   generate text for prompts offline (vllm generate --help)
+  bench      offline benchmarks: vllm bench throughput --help
+  serve      OpenAI-compatible HTTP server (vllm serve [MODEL] --help)
 
   vllm --version    prints the version
 
 Without --model, commands use the built-in demo model: a small Llama-architecture model with the real
 Llama 3 tokenizer and RANDOM weights, written deterministically on first use. Its text is noise.`;
 
-export function main(argv: string[]): number {
+/** The exit code; a promise for `serve`, which resolves once the server has shut down. */
+export function main(argv: string[]): number | Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     if (cmd === undefined || cmd === "-h" || cmd === "--help" || cmd === "help") { console.log(HELP); return 0; }
     if (cmd === "--version" || cmd === "-v" || cmd === "version") { console.log(VERSION); return 0; }
     if (cmd === "generate") return runGenerate(rest);
+    if (cmd === "bench") return runBench(rest);
+    if (cmd === "serve") return runServe(rest);
     console.error(`vllm: unknown command '${cmd}'\n\n${HELP}`);
     return 2;
   } catch (e) {
@@ -31,4 +38,4 @@ export function main(argv: string[]): number {
   }
 }
 
-if (import.meta.main) process.exit(main(process.argv.slice(2)));
+if (import.meta.main) Promise.resolve(main(process.argv.slice(2))).then((code) => process.exit(code));

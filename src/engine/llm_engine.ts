@@ -70,7 +70,7 @@ export class LLMEngine {
         this.scheduler.finishRequest(req, RequestStatus.FINISHED_ABORTED);
         done.push(this.finishChild(parent, req));
       }
-      outs.push(requestOutput(parent.children[0], done, true));
+      outs.push(requestOutput(parent.requestId, parent.children[0], done, true));
     }
     return outs;
   }
@@ -129,7 +129,7 @@ export class LLMEngine {
       byParent.set(parent, [...(byParent.get(parent) ?? []), out]);
     }
     return [...byParent].map(([parent, outs]) =>
-      requestOutput(parent.children[0], outs, parent.numFinished === parent.children.length));
+      requestOutput(parent.requestId, parent.children[0], outs, parent.numFinished === parent.children.length));
   }
 
   private finishChild(parent: ParentRequest, req: Request): CompletionOutput {

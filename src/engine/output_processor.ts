@@ -78,9 +78,10 @@ export class OutputProcessor {
   }
 }
 
-export function requestOutput(req: Request, outputs: CompletionOutput[], finished: boolean): RequestOutput {
+/** The parent request's output: `req` is its first child, which carries the shared prompt. */
+export function requestOutput(requestId: string, req: Request, outputs: CompletionOutput[], finished: boolean): RequestOutput {
   return {
-    requestId: req.requestId, promptTokenIds: req.promptTokenIds, promptLogprobs: req.promptLogprobs, outputs, finished,
+    requestId, promptTokenIds: req.promptTokenIds, promptLogprobs: req.promptLogprobs, outputs, finished,
     metrics: {
       arrivalTime: req.arrivalTime, firstScheduledTime: req.firstScheduledTime, firstTokenTime: req.firstTokenTime,
       lastTokenTime: req.lastTokenTime, finishedTime: finished ? performance.now() / 1000 : null, numCachedTokens: req.numCachedTokens,

@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { createEngine } from "../../src/engine/from_engine_args";
 import { makeSamplingParams } from "../../src/engine/sampling_params";
 import { applyChatTemplate } from "../../src/tokenizer/chat_template";
@@ -16,13 +16,16 @@ interface Case {
   top_logprobs: [number, number][][]; min_margin: number; prompt_logprobs: number[] | null;
 }
 const FIXTURE = join(REPO_ROOT, "test", "fixtures", "hf_models.json");
-const fixture: { models: { name: TinyModelName; cases: Case[] }[] } | null = existsSync(FIXTURE) ? JSON.parse(readFileSync(FIXTURE, "utf8")) : null;
+const fixture: { models: { name: TinyModelName; dir: string; cases: Case[] }[] } | null = existsSync(FIXTURE) ? JSON.parse(readFileSync(FIXTURE, "utf8")) : null;
 const TOL = 1e-3;
 
 describe.skipIf(fixture === null)("HF transformers parity (test/fixtures/hf_models.json)", () => {
   for (const m of fixture?.models ?? []) {
     test(`${m.name}: ids, greedy tokens, top-5 logprobs and prompt logprobs`, () => {
-      const { engine, tokenizer, modelConfig } = createEngine(testEngineArgs(tinyModelDir(m.name)));
+      const dir = tinyModelDir(m.name);
+      // The directory name hashes the generator and spec: a mismatch means the fixture is stale.
+      expect(basename(dir), "regenerate test/fixtures/hf_models.json with scripts/gpu/fixtures.sh").toBe(m.dir);
+      const { engine, tokenizer, modelConfig } = createEngine(testEngineArgs(dir));
       const inputs = m.cases.map((c) => {
         if (!c.chat) return { promptTokenIds: tokenizer.encode(c.prompt) };
         const render = applyChatTemplate(tokenizer, [{ role: "user", content: c.prompt }], { addGenerationPrompt: true });

@@ -96,7 +96,7 @@ function readConfig(dir: string): ReferenceConfig {
     numKvHeads: c.num_key_value_heads ?? numHeads,
     headDim,
     eps: c.rms_norm_eps,
-    tie: c.tie_word_embeddings ?? true,
+    tie: c.tie_word_embeddings ?? false, // the default of all four config classes
     qkvBias: isQwen2 || attentionBias,
     oBias: attentionBias,
     mlpBias: architecture === "LlamaForCausalLM" && c.mlp_bias === true,
@@ -147,6 +147,7 @@ class ReferenceModel {
   logits(hidden: Float64Array[]): Float64Array[] {
     const { vocabSize, hiddenSize: h, tie } = this.cfg;
     const head = this.w(tie ? "model.embed_tokens.weight" : "lm_head.weight");
+    if (head.length !== vocabSize * h) throw new Error(`output head has ${head.length} values, expected ${vocabSize} x ${h}`);
     const out = hidden.map(() => new Float64Array(vocabSize));
     // Row-outer so each head row is read once for all positions.
     for (let v = 0; v < vocabSize; v++) {
@@ -163,6 +164,7 @@ class ReferenceModel {
 }
 
 // A couple of models stay decoded so a test that alternates between two does not re-read them.
+// Keyed by path: a directory rewritten in place would be served stale, which no caller does.
 const cache: { dir: string; model: ReferenceModel }[] = [];
 const CACHE_SIZE = 2;
 
@@ -189,27 +191,30 @@ export function decodeToF64(dtype: string, bytes: Uint8Array, name = "?"): Float
     for (let i = 0; i < halves.length; i++) bits[i] = halves[i] << 16;
     return Float64Array.from(new Float32Array(bits.buffer));
   }
-  if (dtype === "F16") return Float64Array.from(halves, f16ToNumber);
+  if (dtype === "F16") {
+    const table = f16Table();
+    const out = new Float64Array(halves.length);
+    for (let i = 0; i < halves.length; i++) out[i] = table[halves[i]];
+    return out;
+  }
   throw new Error(`reference forward: tensor ${name} has unsupported dtype ${dtype}`);
 }
 
-// 2^(e - 25) for biased half exponents e = 0..30, by repeated halving (exact).
-const POW2 = (() => {
-  const p = new Float64Array(31);
-  let v = 1;
-  for (let e = 25; e < 31; e++, v *= 2) p[e] = v;
-  v = 1;
-  for (let e = 25; e >= 0; e--, v /= 2) p[e] = v;
-  return p;
-})();
+let f16Values: Float64Array | undefined;
 
-function f16ToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  if (exp === 0) return sign * mant * POW2[1]; // subnormal: mant * 2^-24
-  return sign * (1024 + mant) * POW2[exp];
+/** Every f16 bit pattern's value: sign * 2^(e-15) * (1 + m/1024), or m * 2^-24 when e = 0. */
+function f16Table(): Float64Array {
+  if (f16Values) return f16Values;
+  const table = new Float64Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const mant = h & 0x3ff;
+    if (exp === 0x1f) table[h] = mant ? NaN : sign * Infinity;
+    else if (exp === 0) table[h] = sign * mant * 2 ** -24;
+    else table[h] = sign * (1024 + mant) * 2 ** (exp - 25);
+  }
+  return (f16Values = table);
 }
 
 // --- the forward pass ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@
  * <repo>/.cache/models/<name>-<spec hash>/ and reused after that.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { RANDOM_MODEL_VERSION, writeRandomModel, type RandomModelSpec, type TokenizerFiles } from "../../src/demo/random_model";
 
@@ -115,7 +115,7 @@ export function tinyModelDir(name: TinyModelName): string {
 
 /**
  * Writes `name` into `<outDir>/<name>-<hash>/` unless already there, and returns that path. The hash
- * covers the spec, the chat template and the generator version, so a stale model is never reused.
+ * covers the spec, the chat template and the generator, so a stale model is never reused.
  * Generation goes to a private temp dir renamed into place, so racing writers and crashed runs are safe.
  */
 export function writeTinyModel(name: TinyModelName, outDir: string): string {
@@ -123,7 +123,12 @@ export function writeTinyModel(name: TinyModelName, outDir: string): string {
   if (def === undefined) throw new Error(`unknown tiny model '${name}' (known: ${TINY_MODEL_NAMES.join(", ")})`);
   const chatTemplate = readChatTemplate(def);
   const dir = join(outDir, `${name}-${specHash(def, chatTemplate)}`);
-  if (existsSync(dir)) return dir;
+  if (!existsSync(dir)) generate(def, chatTemplate, outDir, dir);
+  removeStaleVersions(name, outDir, dir);
+  return dir;
+}
+
+function generate(def: TinyModelDef, chatTemplate: string | undefined, outDir: string, dir: string): void {
   mkdirSync(outDir, { recursive: true });
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   try {
@@ -133,7 +138,19 @@ export function writeTinyModel(name: TinyModelName, outDir: string): string {
     rmSync(tmp, { recursive: true, force: true });
     if (!existsSync(dir)) throw e; // otherwise another process finished it first
   }
-  return dir;
+}
+
+// Each generator edit changes the hash; without this, every edit would leave ~40 MB behind.
+const pruned = new Set<string>();
+
+function removeStaleVersions(name: TinyModelName, outDir: string, current: string): void {
+  if (pruned.has(current)) return;
+  pruned.add(current);
+  const pattern = new RegExp(`^${name}-[0-9a-f]{12}$`);
+  for (const entry of readdirSync(outDir)) {
+    const path = join(outDir, entry);
+    if (pattern.test(entry) && path !== current) rmSync(path, { recursive: true, force: true });
+  }
 }
 
 function readChatTemplate(def: TinyModelDef): string | undefined {
@@ -142,9 +159,14 @@ function readChatTemplate(def: TinyModelDef): string | undefined {
   return existsSync(path) ? readFileSync(path, "utf8") : undefined;
 }
 
+// The generator's source is hashed too, so editing it never leaves tests on stale cached weights.
+const GENERATOR_SOURCES = ["src/demo/random_model.ts", "src/model_loader/safetensors_writer.ts"];
+
 function specHash(def: TinyModelDef, chatTemplate: string | undefined): string {
   const key = JSON.stringify({ version: RANDOM_MODEL_VERSION, spec: def.spec, tokenizer: def.tokenizer, chatTemplate: chatTemplate ?? null });
-  return createHash("sha256").update(key).digest("hex").slice(0, 12);
+  const hash = createHash("sha256").update(key);
+  for (const file of GENERATOR_SOURCES) hash.update(readFileSync(join(REPO_ROOT, file)));
+  return hash.digest("hex").slice(0, 12);
 }
 
 function tokenizerFiles(tokenizer: TinyModelDef["tokenizer"]): TokenizerFiles {

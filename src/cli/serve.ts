@@ -1,0 +1,136 @@
+/** `vllm serve [MODEL]`: the OpenAI-compatible HTTP server, with vLLM's flags and defaults. */
+import { existsSync, readFileSync } from "node:fs";
+import { ENGINE_FLAGS, engineArgsFrom } from "../config/engine_args";
+import { createEngine } from "../engine/from_engine_args";
+import { startServer } from "../server/api_server";
+import { LOG_LEVELS, Logger, type LogLevel } from "../server/logger";
+import { DEFAULT_MAX_BODY_BYTES, type ServerConfig, ServerState } from "../server/state";
+import { applyChatTemplate } from "../tokenizer/chat_template";
+import { DEFAULT_LIMITS } from "../engine/sampling_params";
+import { VERSION } from "../version";
+import { ArgError, type FlagSpec, formatHelp, parseArgs } from "./arg_parser";
+
+const SERVE_FLAGS: FlagSpec[] = [
+  { name: "host", type: "string", default: "0.0.0.0", help: "address to listen on" },
+  { name: "port", type: "int", default: 8000, help: "port to listen on (0 picks a free one)" },
+  { name: "api-key", type: "string", env: "VLLM_API_KEY", help: "require `Authorization: Bearer <key>` on every route except /health, /ping, /version, /metrics, /docs, /openapi.json" },
+  { name: "served-model-name", type: "strings", help: "names clients use in `model` (one or more); default: the --model value" },
+  { name: "dtype", type: "string", default: "auto", choices: ["auto", "half", "float16", "bfloat16", "float", "float32"], help: "weight and activation dtype; the CPU backend computes in float32 whatever is chosen" },
+  { name: "gpu-memory-utilization", type: "float", default: 0.9, help: "fraction of GPU memory for the engine, in (0, 1]; used once a GPU backend exists (the CPU backend sizes the KV cache with --kv-cache-memory)" },
+  { name: "max-num-queued-reqs", type: "int", help: "most requests waiting in the queue; past it new requests get a 503 (default: no cap)" },
+  { name: "chat-template", type: "string", help: "chat template to use instead of the tokenizer's: a Jinja file, or the template itself" },
+  { name: "generation-config", type: "string", default: "auto", choices: ["auto", "vllm"], help: "auto: generation_config.json's sampling settings are the request defaults; vllm: ignore them" },
+  { name: "enable-log-requests", type: "bool", default: false, help: "log each request's prompt size and sampling parameters" },
+  { name: "disable-log-stats", type: "bool", default: false, help: "turn off the periodic throughput / queue / KV-cache log line" },
+  { name: "log-level", type: "string", default: "info", choices: LOG_LEVELS, help: "least severe level that is logged" },
+  { name: "enforce-eager", type: "bool", default: false, help: "accepted for compatibility; the CPU backend never captures graphs" },
+  { name: "device", type: "string", default: "auto", choices: ["auto", "cpu", "cuda"], help: "backend to run on; auto picks the CPU backend in this build" },
+  { name: "tensor-parallel-size", type: "int", default: 1, help: "GPUs to shard the model over; only 1 is supported yet" },
+  { name: "shutdown-timeout", type: "float", default: 30, help: "seconds a SIGTERM/SIGINT waits for in-flight requests before aborting them" },
+  ...ENGINE_FLAGS,
+];
+
+export const SERVE_USAGE = "vllm serve [MODEL] [options]";
+
+export function serveHelp(): string {
+  return formatHelp(SERVE_USAGE,
+    "Starts an OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models, /tokenize, /detokenize, /health, /metrics, /docs). " +
+    "MODEL is a Hugging Face model directory (or --model); without one it serves the built-in demo model, whose random weights produce noise.",
+    SERVE_FLAGS);
+}
+
+interface ServeArgs {
+  host: string;
+  port: number;
+  logLevel: LogLevel;
+  logStats: boolean;
+  shutdownTimeoutMs: number;
+  dtype: string;
+  config: Omit<ServerConfig, "servedModelNames" | "maxLogprobs">;
+  servedModelNames: string[] | null;
+}
+
+/**
+ * Starts the server. Startup (flags, weights, KV cache, listening socket) runs synchronously, so its
+ * errors reach the caller; the returned promise resolves to the exit code after a signal's graceful stop.
+ */
+export function runServe(argv: string[]): number | Promise<number> {
+  const { values, positionals, help } = parseArgs(argv, SERVE_FLAGS);
+  if (help) { console.log(serveHelp()); return 0; }
+  if (positionals.length > 1) throw new ArgError(`unrecognized arguments: ${positionals.slice(1).join(" ")}`);
+  if (positionals.length === 1) values["model"] = positionals[0];
+  const serve = serveArgsFrom(values);
+  const args = engineArgsFrom(values);
+  const log = new Logger(serve.logLevel);
+  log.info(`vllm-bun ${VERSION}: serving ${args.model}`);
+  if (serve.dtype !== "auto" && serve.dtype !== "float" && serve.dtype !== "float32")
+    log.info(`--dtype ${serve.dtype}: the CPU backend keeps weights as stored and computes in float32`);
+  const loaded = createEngine(args, (line) => log.info(line));
+  const config: ServerConfig = { ...serve.config, servedModelNames: serve.servedModelNames ?? [args.model], maxLogprobs: args.maxLogprobs };
+  if (config.chatTemplate !== null) checkChatTemplate(loaded.tokenizer, config.chatTemplate);
+  const state = new ServerState(loaded, config, log);
+  const running = startServer(state, { host: serve.host, port: serve.port, logStats: serve.logStats });
+  log.info(`vllm-bun serving ${state.modelName} on ${running.url} (API docs at ${running.url}/docs)`);
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      log.info(`${signal} received: no new requests; draining the ones in flight`);
+      running.shutdown(serve.shutdownTimeoutMs).then(() => resolve(0), (e) => { log.error(String(e)); resolve(1); });
+    };
+    // once: a second signal falls through to the default handler and ends the process at once.
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+}
+
+function serveArgsFrom(v: Record<string, unknown>): ServeArgs {
+  if (v["device"] === "cuda") throw new ArgError("argument --device: the CUDA backend is not available in this build; use --device cpu (or auto)");
+  const tp = v["tensor-parallel-size"] as number;
+  if (tp !== 1) throw new ArgError(`argument --tensor-parallel-size: ${tp} is not supported yet; tensor parallelism has not landed, use 1`);
+  const util = v["gpu-memory-utilization"] as number;
+  if (!(util > 0 && util <= 1)) throw new ArgError(`argument --gpu-memory-utilization: must be in (0, 1], got ${util}`);
+  const port = v["port"] as number;
+  if (!(port >= 0 && port <= 65535)) throw new ArgError(`argument --port: must be in [0, 65535], got ${port}`);
+  const queued = (v["max-num-queued-reqs"] as number | undefined) ?? null;
+  if (queued !== null && queued < 1) throw new ArgError(`argument --max-num-queued-reqs: must be at least 1, got ${queued}`);
+  const timeout = v["shutdown-timeout"] as number;
+  if (!(timeout >= 0)) throw new ArgError(`argument --shutdown-timeout: must be non-negative, got ${timeout}`);
+  const apiKey = (v["api-key"] as string | undefined) ?? null;
+  if (apiKey === "") throw new ArgError("argument --api-key: must not be empty");
+  const names = (v["served-model-name"] as string[] | undefined) ?? null;
+  return {
+    host: v["host"] as string,
+    port,
+    logLevel: v["log-level"] as LogLevel,
+    logStats: !(v["disable-log-stats"] as boolean),
+    shutdownTimeoutMs: timeout * 1000,
+    dtype: v["dtype"] as string,
+    servedModelNames: names,
+    config: {
+      apiKey,
+      chatTemplate: loadChatTemplate((v["chat-template"] as string | undefined) ?? null),
+      generationConfig: v["generation-config"] as "auto" | "vllm",
+      maxNumQueuedReqs: queued,
+      enableLogRequests: v["enable-log-requests"] as boolean,
+      maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+      maxN: DEFAULT_LIMITS.maxN,
+      maxStopStrings: DEFAULT_LIMITS.maxStopStrings,
+    },
+  };
+}
+
+/** A file path is read; anything that looks like Jinja is the template itself. */
+function loadChatTemplate(value: string | null): string | null {
+  if (value === null) return null;
+  if (existsSync(value)) return readFileSync(value, "utf8");
+  if (/\{\{|\{%/.test(value)) return value;
+  throw new ArgError(`argument --chat-template: '${value}' is neither a readable file nor a Jinja template`);
+}
+
+// A template that cannot render a one-message conversation fails here, not on the first request.
+function checkChatTemplate(tokenizer: Parameters<typeof applyChatTemplate>[0], template: string): void {
+  try {
+    applyChatTemplate(tokenizer, [{ role: "user", content: "hello" }], { chatTemplate: template, addGenerationPrompt: true });
+  } catch (e) {
+    throw new ArgError(`argument --chat-template: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,51 @@
+/** Chat messages from a request → the model's chat template → prompt token ids (chat and /tokenize share it). */
+import { applyChatTemplate } from "../../tokenizer/chat_template";
+import type { ChatMessage } from "../../tokenizer/tokenizer";
+import { BadRequestError } from "../errors";
+import type { ServerState } from "../state";
+import type { ChatMessageInput } from "./protocol";
+
+const ROLES = new Set(["system", "developer", "user", "assistant"]);
+
+export interface ChatPromptOptions {
+  messages: ChatMessageInput[];
+  add_generation_prompt?: boolean | null;
+  continue_final_message?: boolean | null;
+  chat_template_kwargs?: Record<string, unknown> | null;
+  add_special_tokens?: boolean | null;
+}
+
+/** Renders the conversation with the served chat template and tokenizes it. */
+export function chatPromptTokenIds(state: ServerState, o: ChatPromptOptions): number[] {
+  const prompt = applyChatTemplate(state.tokenizer, toChatMessages(o.messages), {
+    addGenerationPrompt: o.continue_final_message ? false : (o.add_generation_prompt ?? true),
+    continueFinalMessage: o.continue_final_message ?? false,
+    chatTemplate: state.config.chatTemplate ?? undefined,
+    chatTemplateKwargs: o.chat_template_kwargs ?? undefined,
+  });
+  // The template already placed BOS and friends; vLLM adds no more unless asked.
+  return state.tokenizer.encode(prompt, { addSpecialTokens: o.add_special_tokens ?? false });
+}
+
+function toChatMessages(messages: ChatMessageInput[]): ChatMessage[] {
+  if (messages.length === 0) throw new BadRequestError("messages must hold at least one message", "messages");
+  return messages.map((m, i) => {
+    if (!ROLES.has(m.role))
+      throw new BadRequestError(`messages.${i}.role: '${m.role}' is not supported; use one of ${[...ROLES].join(", ")}`, `messages.${i}.role`);
+    if (m.tool_calls && m.tool_calls.length > 0) throw new BadRequestError("tool calls are not supported yet", `messages.${i}.tool_calls`);
+    const msg: ChatMessage = { role: m.role, content: textContent(m.content, i) };
+    if (m.name) msg.name = m.name;
+    return msg;
+  });
+}
+
+// Text parts join with newlines, as vLLM flattens them for templates that expect a string.
+function textContent(content: ChatMessageInput["content"], i: number): string {
+  if (content === null || content === undefined) return "";
+  if (typeof content === "string") return content;
+  return content.map((part, j) => {
+    if (part.type !== "text" || typeof part.text !== "string")
+      throw new BadRequestError(`messages.${i}.content.${j}: content parts of type '${part.type}' are not supported; only text parts are`, `messages.${i}.content`);
+    return part.text;
+  }).join("\n");
+}

@@ -1,0 +1,105 @@
+/** Serving /v1/chat/completions: messages → chat template → tokens → engine → one response or SSE chunks. */
+import type { CompletionOutput, RequestOutput } from "../../engine/outputs";
+import type { SamplingParams } from "../../engine/sampling_params";
+import { BadRequestError } from "../errors";
+import { type HttpContext, resolveRequestId } from "../http_context";
+import { chatLogprobs } from "../logprobs";
+import { collectOutputs, logReceived, promptLogprobsJson, usage } from "../output_utils";
+import { readJsonBody } from "../request_body";
+import { RequestScope } from "../request_scope";
+import { parseBody, rejectUnsupported, toSamplingParams } from "../sampling";
+import type { ServerState } from "../state";
+import { sseResponse } from "../streams";
+import {
+  type ChatChoice, type ChatCompletionChunk, type ChatCompletionRequest, type ChatCompletionResponse,
+  chatCompletionRequestSchema, type ChatStreamChoice,
+} from "./protocol";
+import { chatPromptTokenIds } from "./messages";
+
+interface Prepared {
+  req: ChatCompletionRequest;
+  model: string;
+  promptTokenIds: number[];
+  params: SamplingParams;
+  topLogprobs: number;
+}
+
+/** Handles one chat completion request; returns the JSON body, or an SSE Response when streaming. */
+export async function createChatCompletion(state: ServerState, ctx: HttpContext): Promise<ChatCompletionResponse | Response> {
+  const body = await readJsonBody(ctx.request, state.config.maxBodyBytes);
+  const p = prepare(state, parseBody(chatCompletionRequestSchema, body));
+  const requestId = resolveRequestId(ctx, p.req.request_id);
+  state.checkAdmission();
+  const scope = new RequestScope(state, requestId, `chatcmpl-${requestId}`, ctx.request.signal);
+  logReceived(state, requestId, p.promptTokenIds, p.params);
+  const outputs = scope.generate({ promptTokenIds: p.promptTokenIds }, p.params);
+  const created = Math.floor(Date.now() / 1000);
+  const head = <O extends string>(object: O) => ({ id: scope.responseId, object, created, model: p.model });
+  if (p.req.stream) return sseResponse(streamChunks(state, p, head("chat.completion.chunk"), outputs), { onCancel: () => scope.abort(), onClose: () => scope.close() });
+  try {
+    const { final, byIndex } = await collectOutputs(outputs);
+    const choices: ChatChoice[] = byIndex.map((o) => ({
+      index: o.index,
+      message: { role: "assistant", content: o.text, tool_calls: [] },
+      logprobs: o.logprobs ? { content: chatLogprobs(state, o.logprobs, p.topLogprobs) } : null,
+      finish_reason: o.finishReason,
+      stop_reason: o.stopReason,
+    }));
+    return {
+      ...head("chat.completion"), choices, usage: usage(p.promptTokenIds.length, byIndex),
+      prompt_logprobs: promptLogprobsJson(state, final),
+    };
+  } finally {
+    scope.close();
+  }
+}
+
+function prepare(state: ServerState, req: ChatCompletionRequest): Prepared {
+  const model = state.resolveModel(req.model);
+  rejectUnsupported(req);
+  if (req.tools && req.tools.length > 0) throw new BadRequestError("tools are not supported yet (tool calling arrives with structured output)", "tools");
+  if (req.top_logprobs !== null && req.top_logprobs !== undefined && !req.logprobs)
+    throw new BadRequestError("when using `top_logprobs`, `logprobs` must be set to true", "top_logprobs");
+  const topLogprobs = req.top_logprobs ?? 0;
+  const promptTokenIds = chatPromptTokenIds(state, req);
+  if (promptTokenIds.length === 0) throw new BadRequestError("the chat template rendered an empty prompt", "messages");
+  const params = toSamplingParams(state, req, {
+    promptLen: promptTokenIds.length,
+    maxTokens: req.max_completion_tokens ?? req.max_tokens ?? null,
+    defaultMaxTokens: null,
+    logprobs: req.logprobs ? topLogprobs : null,
+    promptParam: "messages",
+  });
+  return { req, model, promptTokenIds, params, topLogprobs };
+}
+
+interface ChunkMeta { id: string; object: "chat.completion.chunk"; created: number; model: string }
+
+async function* streamChunks(state: ServerState, p: Prepared, meta: ChunkMeta, outputs: AsyncGenerator<RequestOutput>): AsyncGenerator<ChatCompletionChunk> {
+  const opts = p.req.stream_options;
+  const includeUsage = opts?.include_usage === true;
+  const continuous = includeUsage && opts?.continuous_usage_stats === true;
+  const promptLen = p.promptTokenIds.length;
+  const latest: CompletionOutput[] = [];
+  const chunk = (choice: ChatStreamChoice | null, o?: CompletionOutput): ChatCompletionChunk => ({
+    ...meta, choices: choice ? [choice] : [],
+    ...(includeUsage ? { usage: continuous && o ? usage(promptLen, [o]) : null } : {}),
+  });
+  for (let i = 0; i < p.params.n; i++) yield chunk({ index: i, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null });
+  for await (const out of outputs) {
+    for (const o of out.outputs) {
+      latest[o.index] = o;
+      const newLogprobs = o.newLogprobs && o.newLogprobs.length > 0 ? o.newLogprobs : null;
+      // A step whose text is held back (a possible stop string) sends nothing yet.
+      if (o.textDelta === "" && o.finishReason === null && newLogprobs === null) continue;
+      yield chunk({
+        index: o.index,
+        delta: { content: o.textDelta },
+        logprobs: newLogprobs ? { content: chatLogprobs(state, newLogprobs, p.topLogprobs) } : null,
+        finish_reason: o.finishReason,
+        ...(o.finishReason !== null ? { stop_reason: o.stopReason } : {}),
+      }, o);
+    }
+  }
+  if (includeUsage) yield { ...chunk(null), usage: usage(promptLen, latest.filter(Boolean)) };
+}

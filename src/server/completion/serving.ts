@@ -1,0 +1,143 @@
+/** Serving /v1/completions: one engine request per prompt, merged into one response or one SSE stream. */
+import type { CompletionOutput, RequestOutput } from "../../engine/outputs";
+import type { SamplingParams } from "../../engine/sampling_params";
+import { BadRequestError } from "../errors";
+import { type HttpContext, resolveRequestId } from "../http_context";
+import { type CompletionLogprobs, completionLogprobs } from "../logprobs";
+import { collectOutputs, logReceived, promptLogprobsJson, usage } from "../output_utils";
+import { readJsonBody } from "../request_body";
+import { RequestScope } from "../request_scope";
+import { parseBody, rejectUnsupported, toSamplingParams } from "../sampling";
+import type { ServerState } from "../state";
+import { mergeStreams, sseResponse } from "../streams";
+import { type CompletionChoice, type CompletionRequest, completionRequestSchema, type CompletionResponse } from "./protocol";
+
+interface PreparedPrompt {
+  ids: number[];
+  text: string; // what echo prepends
+  params: SamplingParams;
+}
+
+interface Prepared {
+  req: CompletionRequest;
+  model: string;
+  prompts: PreparedPrompt[];
+  n: number;
+}
+
+/** Handles one completion request; returns the JSON body, or an SSE Response when streaming. */
+export async function createCompletion(state: ServerState, ctx: HttpContext): Promise<CompletionResponse | Response> {
+  const body = await readJsonBody(ctx.request, state.config.maxBodyBytes);
+  const p = prepare(state, parseBody(completionRequestSchema, body));
+  const requestId = resolveRequestId(ctx, p.req.request_id);
+  state.checkAdmission();
+  const scope = new RequestScope(state, requestId, `cmpl-${requestId}`, ctx.request.signal);
+  for (const pr of p.prompts) logReceived(state, requestId, pr.ids, pr.params);
+  const streams = p.prompts.map((pr) => scope.generate({ promptTokenIds: pr.ids }, pr.params));
+  const meta = { id: scope.responseId, object: "text_completion" as const, created: Math.floor(Date.now() / 1000), model: p.model };
+  if (p.req.stream) return sseResponse(streamChunks(state, p, meta, streams), { onCancel: () => scope.abort(), onClose: () => scope.close() });
+  try {
+    const results = await Promise.all(streams.map(collectOutputs));
+    const choices = results.flatMap(({ final, byIndex }, i) => byIndex.map((o) => choice(state, p, i, final, o)));
+    const promptTokens = p.prompts.reduce((sum, pr) => sum + pr.ids.length, 0);
+    return { ...meta, choices, usage: usage(promptTokens, results.flatMap((r) => r.byIndex)) };
+  } finally {
+    scope.close();
+  }
+}
+
+function prepare(state: ServerState, req: CompletionRequest): Prepared {
+  const model = state.resolveModel(req.model);
+  rejectUnsupported(req);
+  if (req.suffix !== null && req.suffix !== undefined) throw new BadRequestError("suffix is not supported", "suffix");
+  const n = req.n ?? 1;
+  if (req.best_of !== null && req.best_of !== undefined && req.best_of !== n)
+    throw new BadRequestError("best_of is not supported; leave it unset or equal to n", "best_of");
+  const echoLogprobs = req.echo && req.logprobs !== null && req.logprobs !== undefined ? req.logprobs : null;
+  const prompts = promptInputs(state, req).map(({ ids, text }) => ({
+    ids, text,
+    params: toSamplingParams(state, req, {
+      promptLen: ids.length, maxTokens: req.max_tokens ?? null, defaultMaxTokens: 16,
+      logprobs: req.logprobs ?? null, promptLogprobs: echoLogprobs, promptParam: "prompt",
+    }),
+  }));
+  return { req, model, prompts, n };
+}
+
+/** Each prompt as token ids, plus the text echo shows for it. */
+function promptInputs(state: ServerState, req: CompletionRequest): { ids: number[]; text: string }[] {
+  const p = req.prompt;
+  const addSpecialTokens = req.add_special_tokens ?? true;
+  const fromText = (text: string) => ({ ids: state.tokenizer.encode(text, { addSpecialTokens }), text });
+  const fromIds = (ids: number[], i: number) => {
+    const vocab = state.modelConfig.vocabSize;
+    const bad = ids.find((id) => id < 0 || id >= vocab);
+    if (bad !== undefined) throw new BadRequestError(`prompt ${i} holds token id ${bad}, outside the vocabulary [0, ${vocab})`, "prompt");
+    return { ids, text: state.tokenizer.decode(ids, { skipSpecialTokens: req.skip_special_tokens ?? true }) };
+  };
+  let out: { ids: number[]; text: string }[];
+  if (typeof p === "string") out = [fromText(p)];
+  else if (p.length === 0) out = [];
+  else if (typeof p[0] === "string") out = (p as string[]).map(fromText);
+  else if (typeof p[0] === "number") out = [fromIds(p as number[], 0)];
+  else out = (p as number[][]).map(fromIds);
+  if (out.length === 0) throw new BadRequestError("prompt must not be empty", "prompt");
+  out.forEach((x, i) => { if (x.ids.length === 0) throw new BadRequestError(`prompt ${i} is empty`, "prompt"); });
+  return out;
+}
+
+function choice(state: ServerState, p: Prepared, promptIndex: number, final: RequestOutput, o: CompletionOutput): CompletionChoice {
+  const pr = p.prompts[promptIndex];
+  const echo = p.req.echo === true;
+  return {
+    index: promptIndex * p.n + o.index,
+    text: echo ? pr.text + o.text : o.text,
+    logprobs: o.logprobs ? logprobsFor(state, pr, final, o.tokenIds, o.logprobs, echo, 0) : null,
+    finish_reason: o.finishReason,
+    stop_reason: o.stopReason,
+    ...(p.req.prompt_logprobs !== null && p.req.prompt_logprobs !== undefined ? { prompt_logprobs: promptLogprobsJson(state, final) } : {}),
+  };
+}
+
+function logprobsFor(
+  state: ServerState, pr: PreparedPrompt, out: RequestOutput, ids: number[], lps: NonNullable<CompletionOutput["logprobs"]>,
+  withPrompt: boolean, offset: number,
+): CompletionLogprobs {
+  if (!withPrompt) return completionLogprobs(state, ids, lps, offset);
+  const promptLps = pr.ids.map((_, i) => out.promptLogprobs?.[i] ?? null);
+  return completionLogprobs(state, [...pr.ids, ...ids], [...promptLps, ...lps], offset);
+}
+
+interface ChunkMeta { id: string; object: "text_completion"; created: number; model: string }
+
+async function* streamChunks(state: ServerState, p: Prepared, meta: ChunkMeta, streams: AsyncGenerator<RequestOutput>[]): AsyncGenerator<CompletionResponse> {
+  const opts = p.req.stream_options;
+  const includeUsage = opts?.include_usage === true;
+  const continuous = includeUsage && opts?.continuous_usage_stats === true;
+  const echo = p.req.echo === true;
+  const sentChars = new Map<number, number>(); // choice index → characters sent, for text_offset
+  const latest = new Map<number, CompletionOutput>();
+  for await (const [i, out] of mergeStreams(streams)) {
+    const pr = p.prompts[i];
+    for (const o of out.outputs) {
+      const index = i * p.n + o.index;
+      latest.set(index, o);
+      const first = !sentChars.has(index);
+      const newLps = o.newLogprobs && o.newLogprobs.length > 0 ? o.newLogprobs : null;
+      if (!first && o.textDelta === "" && o.finishReason === null && newLps === null) continue;
+      const text = first && echo ? pr.text + o.textDelta : o.textDelta;
+      const offset = sentChars.get(index) ?? 0;
+      const logprobs = o.newLogprobs ? logprobsFor(state, pr, out, o.newTokenIds, o.newLogprobs, first && echo, offset) : null;
+      sentChars.set(index, offset + text.length);
+      yield {
+        ...meta,
+        choices: [{ index, text, logprobs, finish_reason: o.finishReason, stop_reason: o.stopReason }],
+        ...(includeUsage ? { usage: continuous ? usage(pr.ids.length, [o]) : null } : {}),
+      };
+    }
+  }
+  if (includeUsage) {
+    const promptTokens = p.prompts.reduce((sum, pr) => sum + pr.ids.length, 0);
+    yield { ...meta, choices: [], usage: usage(promptTokens, [...latest.values()]) };
+  }
+}

@@ -1,0 +1,56 @@
+/** Logprobs in the two OpenAI formats: chat's `content` list and completions' parallel arrays. */
+import type { TokenLogprobs } from "../engine/request";
+import type { ServerState } from "./state";
+
+// -inf has no JSON form; OpenAI and vLLM report -9999 instead.
+const clamp = (x: number) => Math.max(x, -9999);
+const ENCODER = new TextEncoder();
+
+export interface ChatLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+}
+
+export interface ChatLogprobEntry extends ChatLogprob {
+  top_logprobs: ChatLogprob[];
+}
+
+/** Chat format: one entry per generated token with its `topN` most likely alternatives. */
+export function chatLogprobs(state: ServerState, lps: readonly TokenLogprobs[], topN: number): ChatLogprobEntry[] {
+  const entry = (id: number, lp: number): ChatLogprob => {
+    const token = state.tokenString(id);
+    return { token, logprob: clamp(lp), bytes: Array.from(ENCODER.encode(token)) };
+  };
+  return lps.map((lp) => ({ ...entry(lp.tokenId, lp.logprob), top_logprobs: lp.top.slice(0, topN).map(([id, p]) => entry(id, p)) }));
+}
+
+export interface CompletionLogprobs {
+  tokens: string[];
+  token_logprobs: (number | null)[];
+  top_logprobs: (Record<string, number> | null)[];
+  text_offset: number[];
+}
+
+/**
+ * Completions format for `ids` (prompt tokens first when echoing, whose first token has no logprob).
+ * `lps[i]` scores `ids[i]`; `offset` is where the first token's text starts in the choice's text.
+ */
+export function completionLogprobs(state: ServerState, ids: readonly number[], lps: readonly (TokenLogprobs | null)[], offset: number): CompletionLogprobs {
+  const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+  ids.forEach((id, i) => {
+    const token = state.tokenString(id);
+    const lp = lps[i] ?? null;
+    out.tokens.push(token);
+    out.text_offset.push(offset);
+    offset += token.length;
+    out.token_logprobs.push(lp === null ? null : clamp(lp.logprob));
+    if (lp === null) { out.top_logprobs.push(null); return; }
+    // The sampled token is always listed, as vLLM lists it, besides the top alternatives.
+    const top: Record<string, number> = Object.create(null);
+    top[token] = clamp(lp.logprob);
+    for (const [tid, p] of lp.top) top[state.tokenString(tid)] ??= clamp(p);
+    out.top_logprobs.push(top);
+  });
+  return out;
+}

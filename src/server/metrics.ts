@@ -1,0 +1,92 @@
+/**
+ * Prometheus metrics with vLLM's `vllm:*` names and a `model_name` label, so dashboards built for vLLM
+ * work unchanged. Gauges and counters read the engine when scraped; histograms are fed as requests finish.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { LLMEngine } from "../engine/llm_engine";
+import type { FinishedRequestStats } from "../engine/stats";
+
+// vLLM's bucket boundaries, so histogram quantiles compare across the two servers.
+const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
+const ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
+const LATENCY_BUCKETS = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680];
+
+/** 1, 2, 5, 10, 20, 50, ... up to `max`. */
+export function buckets125(max: number): number[] {
+  const out: number[] = [];
+  for (let exp = 1; ; exp *= 10) {
+    for (const m of [1, 2, 5]) {
+      if (m * exp > max) return out;
+      out.push(m * exp);
+    }
+  }
+}
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  private readonly labels: { model_name: string };
+  private readonly finished: Counter<"model_name" | "finished_reason">;
+  private readonly ttft: Histogram<"model_name">;
+  private readonly itl: Histogram<"model_name">;
+  private readonly e2e: Histogram<"model_name">;
+  private readonly queue: Histogram<"model_name">;
+  private readonly promptTokens: Histogram<"model_name">;
+  private readonly generationTokens: Histogram<"model_name">;
+
+  constructor(engine: LLMEngine, modelName: string, maxModelLen: number) {
+    this.labels = { model_name: modelName };
+    const registers = [this.registry];
+    const labelNames = ["model_name"] as const;
+    const scheduler = engine.scheduler, stats = engine.stats, kv = scheduler.kv;
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({ name, help, labelNames, registers, collect() { this.set({ model_name: modelName }, read()); } });
+    gauge("vllm:num_requests_running", "Number of requests in model execution batches.", () => scheduler.running.length);
+    gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", () => scheduler.waiting.length);
+    gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", () => kv.usage);
+
+    // Counters mirror engine totals: each scrape adds what accrued since the previous one.
+    const counter = (name: string, help: string, read: () => number) => {
+      let last = 0;
+      return new Counter({ name, help, labelNames, registers, collect() {
+        const now = read();
+        if (now > last) this.inc({ model_name: modelName }, now - last);
+        last = Math.max(last, now);
+      } });
+    };
+    counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", () => stats.promptTokens);
+    counter("vllm:generation_tokens_total", "Number of generation tokens processed.", () => stats.generationTokens);
+    counter("vllm:num_preemptions_total", "Cumulative number of preemptions from the engine.", () => stats.preemptions);
+    counter("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.", () => kv.prefixCacheQueries);
+    counter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", () => kv.prefixCacheHits);
+    this.finished = new Counter({ name: "vllm:request_success_total", help: "Count of successfully processed requests.", labelNames: ["model_name", "finished_reason"], registers });
+
+    const histogram = (name: string, help: string, buckets: number[]) => new Histogram({ name, help, labelNames, buckets, registers });
+    this.ttft = histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", TTFT_BUCKETS);
+    this.itl = histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", ITL_BUCKETS);
+    this.e2e = histogram("vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", LATENCY_BUCKETS);
+    this.queue = histogram("vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.", LATENCY_BUCKETS);
+    this.promptTokens = histogram("vllm:request_prompt_tokens", "Number of prefill tokens processed.", buckets125(maxModelLen));
+    this.generationTokens = histogram("vllm:request_generation_tokens", "Number of generation tokens processed.", buckets125(maxModelLen));
+    engine.stats.onRequestFinished = (s) => this.onRequestFinished(s);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The exposition text for GET /metrics. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private onRequestFinished(s: FinishedRequestStats): void {
+    const l = this.labels;
+    this.finished.inc({ ...l, finished_reason: s.finishReason });
+    if (s.timeToFirstToken !== null) this.ttft.observe(l, s.timeToFirstToken);
+    for (const x of s.interTokenLatencies) this.itl.observe(l, x);
+    this.e2e.observe(l, s.e2eLatency);
+    this.queue.observe(l, s.queueTime);
+    this.promptTokens.observe(l, s.numPromptTokens);
+    this.generationTokens.observe(l, s.numGenerationTokens);
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The request fields chat and completions share, their zod schema, and the mapping to the engine's
+ * SamplingParams (with generation_config defaults and the context-length check).
+ */
+import { z } from "zod";
+import { makeSamplingParams, type SamplingParams } from "../engine/sampling_params";
+import { BadRequestError } from "./errors";
+import type { ServerState } from "./state";
+
+const num = z.number().nullish();
+const int = z.number().int().nullish();
+const bool = z.boolean().nullish();
+
+/** Fields of both /v1/chat/completions and /v1/completions (OpenAI's plus vLLM's extras). */
+export const samplingFields = {
+  model: z.string().nullish(),
+  n: int,
+  temperature: num,
+  top_p: num,
+  presence_penalty: num,
+  frequency_penalty: num,
+  seed: int,
+  stop: z.union([z.string(), z.array(z.string())]).nullish(),
+  logit_bias: z.record(z.string(), z.number()).nullish(),
+  stream: bool,
+  stream_options: z.object({ include_usage: bool, continuous_usage_stats: bool }).nullish(),
+  user: z.string().nullish(),
+  top_k: int,
+  min_p: num,
+  repetition_penalty: num,
+  min_tokens: int,
+  ignore_eos: bool,
+  stop_token_ids: z.array(z.number().int()).nullish(),
+  include_stop_str_in_output: bool,
+  skip_special_tokens: bool,
+  prompt_logprobs: int,
+  request_id: z.string().nullish(),
+  use_beam_search: bool,
+  // Structured output arrives with its own issue; until then these are rejected, never ignored.
+  response_format: z.object({ type: z.string() }).passthrough().nullish(),
+  guided_json: z.unknown().optional(),
+  guided_regex: z.unknown().optional(),
+  guided_choice: z.unknown().optional(),
+  guided_grammar: z.unknown().optional(),
+  structured_outputs: z.unknown().optional(),
+};
+
+const samplingObject = z.object(samplingFields);
+export type SamplingFields = z.infer<typeof samplingObject>;
+
+/** Rejects request features this server does not implement yet, naming the field. */
+export function rejectUnsupported(r: SamplingFields): void {
+  if (r.use_beam_search) throw new BadRequestError("use_beam_search is not supported yet", "use_beam_search");
+  if (r.response_format && r.response_format.type !== "text")
+    throw new BadRequestError(`response_format of type '${r.response_format.type}' is not supported yet (structured output); only {"type": "text"} is accepted`, "response_format");
+  for (const f of ["guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs"] as const) {
+    if (r[f] !== undefined && r[f] !== null) throw new BadRequestError(`${f} is not supported yet (structured output)`, f);
+  }
+}
+
+/** What the endpoint knows besides the shared fields. */
+export interface SamplingContext {
+  promptLen: number;
+  /** max_tokens as the client sent it (null = unset). */
+  maxTokens: number | null;
+  /** The endpoint's default when unset: 16 for completions, null (= the rest of the context) for chat. */
+  defaultMaxTokens: number | null;
+  logprobs: number | null;
+  /** Prompt logprobs the endpoint needs itself (completions' echo with logprobs). */
+  promptLogprobs?: number | null;
+  /** Which request field holds the prompt, for error messages. */
+  promptParam: "messages" | "prompt";
+}
+
+/** Builds validated SamplingParams; throws a 400 (param set) for a bad value or a request over the context. */
+export function toSamplingParams(state: ServerState, r: SamplingFields, ctx: SamplingContext): SamplingParams {
+  const d = state.defaults;
+  const maxTokens = resolveMaxTokens(state, ctx);
+  return makeSamplingParams({
+    n: r.n ?? undefined,
+    temperature: r.temperature ?? d.temperature,
+    topP: r.top_p ?? d.topP,
+    topK: r.top_k ?? d.topK,
+    minP: r.min_p ?? d.minP,
+    repetitionPenalty: r.repetition_penalty ?? d.repetitionPenalty,
+    presencePenalty: r.presence_penalty ?? undefined,
+    frequencyPenalty: r.frequency_penalty ?? undefined,
+    maxTokens,
+    minTokens: r.min_tokens ?? undefined,
+    stop: r.stop === null || r.stop === undefined ? undefined : typeof r.stop === "string" ? [r.stop] : r.stop,
+    stopTokenIds: r.stop_token_ids ?? undefined,
+    includeStopStrInOutput: r.include_stop_str_in_output ?? undefined,
+    ignoreEos: r.ignore_eos ?? undefined,
+    seed: r.seed ?? null,
+    logprobs: ctx.logprobs,
+    promptLogprobs: maxOrNull(r.prompt_logprobs, ctx.promptLogprobs),
+    logitBias: logitBias(r.logit_bias),
+    skipSpecialTokens: r.skip_special_tokens ?? undefined,
+  }, state.limits);
+}
+
+/** vLLM's rule: the smallest of what was asked, what the context has left, and generation_config's cap. */
+function resolveMaxTokens(state: ServerState, ctx: SamplingContext): number {
+  const limit = state.maxModelLen;
+  if (ctx.promptLen >= limit)
+    throw new BadRequestError(`This model's maximum context length is ${limit} tokens. However, your request has ${ctx.promptLen} input tokens. Please reduce the length of the input.`, ctx.promptParam);
+  if (ctx.maxTokens !== null && ctx.maxTokens >= 1 && ctx.promptLen + ctx.maxTokens > limit)
+    throw new BadRequestError(`This model's maximum context length is ${limit} tokens. However, you requested ${ctx.promptLen + ctx.maxTokens} tokens (${ctx.promptLen} in the ${ctx.promptParam}, ${ctx.maxTokens} in the completion). Please reduce the length of the ${ctx.promptParam} or completion.`, "max_tokens");
+  const left = limit - ctx.promptLen;
+  const asked = ctx.maxTokens ?? ctx.defaultMaxTokens ?? left;
+  return Math.min(asked, left, state.defaults.maxTokens ?? Infinity);
+}
+
+function maxOrNull(a: number | null | undefined, b: number | null | undefined): number | null {
+  if (a === null || a === undefined) return b ?? null;
+  return b === null || b === undefined ? a : Math.max(a, b);
+}
+
+function logitBias(bias: Record<string, number> | null | undefined): Map<number, number> | null {
+  if (!bias) return null;
+  const out = new Map<number, number>();
+  for (const [key, value] of Object.entries(bias)) {
+    if (!/^\d+$/.test(key)) throw new BadRequestError(`logit_bias keys must be token ids, got '${key}'`, "logit_bias");
+    out.set(Number(key), value);
+  }
+  return out;
+}
+
+/** Parses a JSON body with a zod schema; a mismatch is a 400 naming the first bad field. */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const path = issue.path.map(String).join(".");
+  const message = path === "" ? `request body: ${issue.message}` : `${path}: ${issue.message}`;
+  throw new BadRequestError(message, path === "" ? null : path);
+}

@@ -1,0 +1,139 @@
+/** ServerState: what every endpoint shares (engine, tokenizer, served names, limits, metrics, drain flag). */
+import { randomUUID } from "node:crypto";
+import { AsyncLLM } from "../engine/async_llm";
+import type { LoadedEngine } from "../engine/from_engine_args";
+import type { SamplingLimits } from "../engine/sampling_params";
+import type { GenerationConfig } from "../model_loader/generation_config";
+import type { ModelConfig } from "../model_loader/model_config";
+import type { Tokenizer } from "../tokenizer/tokenizer";
+import { ApiKeyChecker } from "./auth";
+import { modelNotFound, ServiceUnavailableError } from "./errors";
+import type { Logger } from "./logger";
+import type { RequestScope } from "./request_scope";
+import { ServerMetrics } from "./metrics";
+
+/** Serve-time settings, parsed once from the CLI flags. */
+export interface ServerConfig {
+  /** Names clients may use in `model`; the first one labels metrics and responses without a model. */
+  servedModelNames: string[];
+  apiKey: string | null;
+  /** Overrides the tokenizer's chat template (--chat-template). */
+  chatTemplate: string | null;
+  /** "auto" applies generation_config.json's sampling defaults; "vllm" ignores them. */
+  generationConfig: "auto" | "vllm";
+  /** Past this many waiting requests new ones get a 503; null = no cap. */
+  maxNumQueuedReqs: number | null;
+  maxLogprobs: number;
+  enableLogRequests: boolean;
+  maxBodyBytes: number;
+  maxN: number;
+  maxStopStrings: number;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+/** Sampling defaults a request gets for the fields it leaves unset. */
+export interface SamplingDefaults {
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  maxTokens?: number;
+}
+
+export class ServerState {
+  readonly llm: AsyncLLM;
+  readonly tokenizer: Tokenizer;
+  readonly modelConfig: ModelConfig;
+  readonly maxModelLen: number;
+  readonly modelPath: string;
+  readonly metrics: ServerMetrics;
+  readonly auth: ApiKeyChecker | null;
+  readonly limits: SamplingLimits;
+  readonly defaults: SamplingDefaults;
+  readonly startTime = Math.floor(Date.now() / 1000);
+  /** Set on SIGTERM: new requests get a 503 while in-flight ones finish. */
+  draining = false;
+  /** Generation requests being served right now. */
+  readonly active = new Set<RequestScope>();
+  private readonly tokenStrings = new Map<number, string>();
+  private seq = 0;
+
+  constructor(loaded: LoadedEngine, readonly config: ServerConfig, readonly log: Logger) {
+    if (config.servedModelNames.length === 0) throw new Error("at least one served model name is needed");
+    this.llm = new AsyncLLM(loaded.engine);
+    this.tokenizer = loaded.tokenizer;
+    this.modelConfig = loaded.modelConfig;
+    this.maxModelLen = loaded.maxModelLen;
+    this.modelPath = loaded.modelDir;
+    this.metrics = new ServerMetrics(loaded.engine, config.servedModelNames[0], loaded.maxModelLen);
+    this.auth = config.apiKey === null ? null : new ApiKeyChecker(config.apiKey);
+    this.limits = {
+      maxLogprobs: config.maxLogprobs, maxN: config.maxN, maxStopStrings: config.maxStopStrings, vocabSize: loaded.modelConfig.vocabSize,
+    };
+    this.defaults = config.generationConfig === "auto" ? samplingDefaults(loaded.generationConfig) : {};
+  }
+
+  /** Requests in flight (GET /load, and what a graceful shutdown waits for). */
+  get inFlight(): number {
+    return this.active.size;
+  }
+
+  /** Aborts every request in flight (a shutdown that ran out of time). */
+  abortAll(): void {
+    for (const scope of this.active) scope.abort();
+  }
+
+  get modelName(): string {
+    return this.config.servedModelNames[0];
+  }
+
+  /** The served name a request's `model` resolves to; throws a 404 for a name this server does not serve. */
+  resolveModel(model: string | null | undefined): string {
+    if (model === null || model === undefined || model === "") return this.modelName;
+    if (!this.config.servedModelNames.includes(model)) throw modelNotFound(model);
+    return model;
+  }
+
+  /** Throws a 503 when the engine cannot take the request now (dead, draining, or queue full). */
+  checkAdmission(): void {
+    if (this.llm.isDead) throw new ServiceUnavailableError(`the engine is dead: ${this.llm.deadError!.message}`);
+    if (this.draining) throw new ServiceUnavailableError("the server is shutting down");
+    const cap = this.config.maxNumQueuedReqs;
+    if (cap !== null && this.llm.engine.scheduler.waiting.length >= cap)
+      throw new ServiceUnavailableError(`the request queue is full (${cap} waiting requests, --max-num-queued-reqs); retry later`);
+  }
+
+  /** A fresh engine request id; the client's id is kept as a prefix but never has to be unique. */
+  engineRequestId(responseId: string): string {
+    return `${responseId}-${(this.seq++).toString(36)}`;
+  }
+
+  /** One token as vLLM shows it in logprobs: the text that token alone decodes to. */
+  tokenString(id: number): string {
+    let s = this.tokenStrings.get(id);
+    if (s === undefined) {
+      s = this.tokenizer.decode([id]);
+      this.tokenStrings.set(id, s);
+    }
+    return s;
+  }
+}
+
+/** A random request id (hex, as vLLM makes them). */
+export function randomRequestId(): string {
+  return randomUUID().replaceAll("-", "");
+}
+
+function samplingDefaults(g: GenerationConfig | null): SamplingDefaults {
+  if (g === null) return {};
+  const d: SamplingDefaults = {};
+  if (g.temperature !== null) d.temperature = g.temperature;
+  if (g.topP !== null) d.topP = g.topP;
+  if (g.topK !== null) d.topK = g.topK;
+  if (g.minP !== null) d.minP = g.minP;
+  if (g.repetitionPenalty !== null) d.repetitionPenalty = g.repetitionPenalty;
+  if (g.maxNewTokens !== null) d.maxTokens = g.maxNewTokens;
+  return d;
+}
