@@ -4,7 +4,7 @@
 // libvk_cpu_avx512.so. The loader (src/backend/native_library.ts) picks one at run time.
 // Usage: node scripts/build-native.mjs [--force]
 import { spawn } from "node:child_process";
-import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,12 +25,15 @@ const X86_VARIANTS = [
 
 function run(args, input) {
   return new Promise((resolve) => {
-    const child = spawn(CC, args, { cwd: ROOT, stdio: ["pipe", "ignore", "pipe"] });
+    const child = spawn(CC, args, { cwd: ROOT, stdio: [input === undefined ? "ignore" : "pipe", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
     child.on("error", (e) => resolve({ code: -1, stderr: String(e) }));
     child.on("close", (code) => resolve({ code, stderr }));
-    child.stdin.end(input ?? "");
+    if (input !== undefined) {
+      child.stdin.on("error", () => {}); // a compiler that exits early reports through its exit code
+      child.stdin.end(input);
+    }
   });
 }
 
@@ -73,35 +76,44 @@ async function compile(args, what) {
   return stderr.trim();
 }
 
-// Objects compile in parallel across all variants (the 2-core CI box is the target); each
-// library is linked to a temp name and renamed, so a failed build never leaves a torn .so.
+// Objects compile in parallel across all variants (the 2-core CI box is the target) into a
+// per-process folder; each library is linked to a temp name and renamed, so neither a failed
+// build nor two builds at once (tests and `npm run build`) leave a torn .so behind.
 async function buildAll(variants, sources, force, inputsTime) {
   const stale = variants.filter((v) => force || outputTime(join(OUT_DIR, v.file)) <= inputsTime);
+  const objRoot = join(OUT_DIR, `obj-${process.pid}`);
   const objects = [];
   for (const v of stale) {
-    const objDir = join(OUT_DIR, "obj", v.name);
+    const objDir = join(objRoot, v.name);
     mkdirSync(objDir, { recursive: true });
     for (const src of sources) objects.push({ v, src, obj: join(objDir, basename(src, ".c") + ".o") });
   }
   // Largest sources first, so the long compiles do not end up last on one core.
   objects.sort((a, b) => statSync(b.src).size - statSync(a.src).size);
   const t0 = performance.now();
-  const warnings = await pool(
-    objects.map((o) => () => compile([...COMPILE_FLAGS, ...o.v.flags, "-c", "-o", o.obj, o.src], relative(ROOT, o.src))),
-    availableParallelism(),
-  );
+  try {
+    await compileAndLink(stale, objects);
+  } finally {
+    rmSync(objRoot, { recursive: true, force: true });
+  }
+  const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+  return variants.map((v) => ({ ...v, status: stale.includes(v) ? `built in ${seconds}s` : "up to date" }));
+}
+
+async function compileAndLink(stale, objects) {
+  const compileOne = (o) => compile([...COMPILE_FLAGS, ...o.v.flags, "-c", "-o", o.obj, o.src], relative(ROOT, o.src));
+  const warnings = await pool(objects.map((o) => () => compileOne(o)), availableParallelism());
   await pool(
     stale.map((v) => async () => {
       const out = join(OUT_DIR, v.file);
       const objs = objects.filter((o) => o.v === v).map((o) => o.obj);
-      await compile(["-shared", "-pthread", "-o", `${out}.tmp`, ...objs, "-lm"], v.file);
-      renameSync(`${out}.tmp`, out);
+      const tmp = `${out}.tmp-${process.pid}`;
+      await compile(["-shared", "-pthread", "-o", tmp, ...objs, "-lm"], v.file);
+      renameSync(tmp, out);
     }),
     availableParallelism(),
   );
   for (const w of new Set(warnings.filter(Boolean))) console.warn(w);
-  const seconds = ((performance.now() - t0) / 1000).toFixed(1);
-  return variants.map((v) => ({ ...v, status: stale.includes(v) ? `built in ${seconds}s` : "up to date" }));
 }
 
 async function main() {

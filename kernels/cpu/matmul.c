@@ -122,7 +122,9 @@ VK_INLINE void pack_panel_typed(float* panel, const mm_job* j, int r0, int64_t k
     }
   }
   for (; kk < kc; kk++) {
-    for (int c = 0; c < NR; c++) panel[kk * NR + c] = c < valid ? vk_load_w1(j->w, (r0 + c) * k + k0 + kk, dtype) : 0.0f;
+    for (int c = 0; c < NR; c++) {
+      panel[kk * NR + c] = c < valid ? vk_load_w1(j->w, (r0 + c) * k + k0 + kk, dtype) : 0.0f;
+    }
   }
 }
 

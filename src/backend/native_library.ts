@@ -4,7 +4,16 @@
 // <repo>/build/native/ from scripts/build-native.mjs. Embedded files live in Bun's in-memory
 // filesystem, which dlopen cannot read, so they are extracted once to a content-addressed cache.
 import { createHash } from "node:crypto";
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -15,7 +24,7 @@ import {
   VK_CPU_AVX512F,
   VK_CPU_F16C,
   VK_CPU_FMA,
-} from "./cpu/ffi.ts";
+} from "./cpu/ffi";
 
 export const CPU_VARIANTS = ["portable", "avx2", "avx512"] as const;
 export type CpuVariant = (typeof CPU_VARIANTS)[number];

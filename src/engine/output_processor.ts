@@ -55,6 +55,9 @@ export class OutputProcessor {
   makeOutput(req: Request): CompletionOutput {
     const st = this.states.get(req.requestId)!;
     const finished = req.isFinished;
+    // A finished request's text includes any incomplete character held back (as decode() shows it),
+    // unless a stop string already cut the text.
+    if (finished && typeof req.stopReason !== "string") st.text += st.detok.flush();
     const visible = finished ? st.text.length : Math.max(st.sentChars, st.text.length - st.holdBack);
     const textDelta = st.text.slice(st.sentChars, visible);
     st.sentChars = visible;

@@ -76,8 +76,8 @@ export function startServer(state: ServerState, opts: ListenOptions): RunningSer
     hostname: opts.host,
     port: opts.port,
     idleTimeout: 0, // a long non-streamed generation sends nothing until it is done
-    // Ours answers a 400 first; this only guards against bodies far past it.
-    maxRequestBodySize: 2 * state.config.maxBodyBytes,
+    // Ours answers a 400 first; Bun's own cap (a 413) only guards against bodies far past it.
+    maxRequestBodySize: Math.max(128 * 1024 * 1024, 2 * state.config.maxBodyBytes),
     fetch: async (request, srv) => {
       const response = await app.handle(request);
       const ip = srv.requestIP(request)?.address ?? "-";

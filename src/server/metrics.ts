@@ -47,11 +47,12 @@ export class ServerMetrics {
     // Counters mirror engine totals: each scrape adds what accrued since the previous one.
     const counter = (name: string, help: string, read: () => number) => {
       let last = 0;
-      return new Counter({ name, help, labelNames, registers, collect() {
+      const c = new Counter({ name, help, labelNames, registers, collect() {
         const now = read();
         if (now > last) this.inc({ model_name: modelName }, now - last);
         last = Math.max(last, now);
       } });
+      c.inc(this.labels, 0); // a fresh server shows 0, not a missing series
     };
     counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", () => stats.promptTokens);
     counter("vllm:generation_tokens_total", "Number of generation tokens processed.", () => stats.generationTokens);
@@ -59,8 +60,13 @@ export class ServerMetrics {
     counter("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.", () => kv.prefixCacheQueries);
     counter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", () => kv.prefixCacheHits);
     this.finished = new Counter({ name: "vllm:request_success_total", help: "Count of successfully processed requests.", labelNames: ["model_name", "finished_reason"], registers });
+    for (const reason of ["stop", "length", "abort"]) this.finished.inc({ model_name: modelName, finished_reason: reason }, 0);
 
-    const histogram = (name: string, help: string, buckets: number[]) => new Histogram({ name, help, labelNames, buckets, registers });
+    const histogram = (name: string, help: string, buckets: number[]) => {
+      const h = new Histogram({ name, help, labelNames, buckets, registers });
+      h.zero(this.labels);
+      return h;
+    };
     this.ttft = histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", TTFT_BUCKETS);
     this.itl = histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", ITL_BUCKETS);
     this.e2e = histogram("vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", LATENCY_BUCKETS);

@@ -6,7 +6,7 @@ import { ptr, toArrayBuffer } from "bun:ffi";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type CpuKernels, openCpuKernels, VK_BF16, VK_F16, VK_F32 } from "../../src/backend/cpu/ffi.ts";
+import { type CpuKernels, openCpuKernels, VK_BF16, VK_F16, VK_F32 } from "../../src/backend/cpu/ffi";
 
 const ROOT = join(import.meta.dir, "..", "..");
 const BUILD = join(ROOT, "build", "native");
@@ -95,7 +95,7 @@ function embeddingCase(dtype: number, dname: string): Case {
       k.embedding(ptr(out), ptr(w.raw), dtype, ptr(ids), ids.length, hidden);
       return [out];
     },
-    ref: () => [Float32Array.from(Array.from(ids).flatMap((id) => Array.from(w.exact.subarray(id * hidden, (id + 1) * hidden))))],
+    ref: () => [Float32Array.from(Array.from(ids).flatMap((id) => [...w.exact.subarray(id * hidden, (id + 1) * hidden)]))],
   };
 }
 
