@@ -48,7 +48,8 @@ export function ensureDemoModel(): string {
   // behind and concurrent first runs both end up with a complete one.
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   try {
-    writeRandomModel(tmp, DEMO_MODEL_SPEC, { tokenizerJson, tokenizerConfig });
+    // `with { type: "file" }` imports are paths (embedded-file paths in the compiled binary).
+    writeRandomModel(tmp, DEMO_MODEL_SPEC, { tokenizerJson: tokenizerJson as unknown as string, tokenizerConfig: tokenizerConfig as unknown as string });
     writeFileSync(join(tmp, "README.md"), README);
     renameSync(tmp, dir);
   } catch (e) {

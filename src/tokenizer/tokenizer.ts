@@ -279,7 +279,7 @@ const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 function patchDecoder(decoder: Decoder | null): void {
   if (decoder === null) return;
   if (decoder instanceof ByteFallbackDecoder) decoder.decode_chain = byteFallbackChain;
-  for (const child of decoder.decoders ?? []) patchDecoder(child);
+  for (const child of (decoder as { decoders?: Decoder[] }).decoders ?? []) patchDecoder(child);
 }
 
 /** The space cleanup transformers applies after decoding when a (non-BPE) tokenizer asks for it. */

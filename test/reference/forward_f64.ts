@@ -24,7 +24,7 @@ export function referenceGreedy(dir: string, promptIds: number[], steps: number)
   if (promptIds.length === 0) throw new Error("referenceGreedy needs a non-empty prompt");
   const model = loadReferenceModel(dir);
   const seq = new ReferenceSequence(model);
-  let last = new Float64Array(0);
+  let last: Float64Array = new Float64Array(0);
   for (const id of promptIds) last = seq.append(id);
   const tokens: number[] = [];
   const margins: number[] = [];
