@@ -3,12 +3,15 @@
  * Work item = (sequence, block of up to ROWS query rows, kv head, slice of its q heads). An item
  * walks the keys in tiles (gathered through the block table into a contiguous copy) and, for each
  * tile, updates every (row, q head) it owns, so one L1-resident tile serves all the GQA heads and
- * rows that share it. Items with the most keys (last rows) are handed out first. */
+ * rows that share it. Items with the most keys (last rows) are handed out first. When that gives
+ * too few items for the pool (decode of a few long sequences), each item's keys are also split
+ * into ranges whose partial softmax states are merged afterwards. */
 #include "common.h"
 
 #define ROWS 16     /* query rows per item */
 #define MAX_TILE 64 /* keys per tile: K+V of one tile stay within about 16 KiB */
 #define PREFETCH 24 /* tokens ahead */
+#define MIN_SPLIT 512 /* keys per split at least, so a split outweighs its merge */
 
 typedef struct {
   float* out;
@@ -19,6 +22,9 @@ typedef struct {
   int max_blocks, n_seqs, n_q_heads, n_kv_heads, head_dim, block_size;
   float scale;
   int group, heads_per_item, head_slices, tile, n_row_blocks;
+  int n_splits;    /* key ranges each item is split into; > 1 leaves partials to merge */
+  int max_pairs;   /* (row, head) pairs an item can own: partials stride */
+  float* partials; /* [task][max_pairs][2 + head_dim] when n_splits > 1 */
 } attn_job;
 
 /* Per-(row, head) online-softmax state, in the thread's scratch. */
@@ -145,40 +151,102 @@ static int seq_of_row_block(const attn_job* j, int rb) {
   return lo;
 }
 
+/* The rows, kv head and q heads one work item owns. */
+typedef struct {
+  int seq, q0, r0, r1, ctx0, kvh, h0, nh;
+} attn_item;
+
+static attn_item item_at(const attn_job* j, int item) {
+  int per_rb = j->n_kv_heads * j->head_slices;
+  int rb = j->n_row_blocks - 1 - item / per_rb;
+  attn_item it;
+  it.kvh = (item % per_rb) / j->head_slices;
+  it.h0 = (item % j->head_slices) * j->heads_per_item;
+  it.nh = VK_MIN(j->group, it.h0 + j->heads_per_item) - it.h0;
+  it.seq = seq_of_row_block(j, rb);
+  it.q0 = j->query_start_loc[it.seq];
+  int q_len = j->query_start_loc[it.seq + 1] - it.q0;
+  it.r0 = (rb - j->rb_start[it.seq]) * ROWS;
+  it.r1 = VK_MIN(q_len, it.r0 + ROWS);
+  it.ctx0 = j->seq_lens[it.seq] - q_len;
+  return it;
+}
+
+/* Offset of (row r, head h of the item) in q and out. */
+static inline int64_t row_offset(const attn_job* j, const attn_item* it, int r, int h) {
+  return ((int64_t)(it->q0 + r) * j->n_q_heads + it->kvh * j->group + it->h0 + h) * j->head_dim;
+}
+
+/* Partial state of task t's pair: [max, sum, acc[head_dim]]. */
+static inline float* partial_at(const attn_job* j, int t, int pair) {
+  return j->partials + ((int64_t)t * j->max_pairs + pair) * (j->head_dim + 2);
+}
+
 static void attn_task(void* arg, int t) {
   const attn_job* j = arg;
-  int per_rb = j->n_kv_heads * j->head_slices;
-  int rb = j->n_row_blocks - 1 - t / per_rb;
-  int kvh = (t % per_rb) / j->head_slices;
-  int h0 = (t % j->head_slices) * j->heads_per_item, h1 = VK_MIN(j->group, h0 + j->heads_per_item);
-  int s = seq_of_row_block(j, rb);
-  int q0 = j->query_start_loc[s], q_len = j->query_start_loc[s + 1] - q0;
-  int r0 = (rb - j->rb_start[s]) * ROWS, r1 = VK_MIN(q_len, r0 + ROWS);
-  int ctx0 = j->seq_lens[s] - q_len; /* cache position of query row 0 */
-  int nh = h1 - h0, d = j->head_dim;
-  attn_state st = state_alloc((r1 - r0) * nh, d, j->tile);
-  int last = ctx0 + r1 - 1;
-  for (int p0 = 0; p0 <= last; p0 += j->tile) {
-    int nt = VK_MIN(j->tile, last + 1 - p0);
-    gather_tile(j, s, kvh, p0, nt, last, &st);
-    for (int r = VK_MAX(r0, p0 - ctx0); r < r1; r++) {
-      int nv = VK_MIN(nt, ctx0 + r + 1 - p0);
-      for (int h = 0; h < nh; h++) {
-        int pair = (r - r0) * nh + h;
-        const float* q = j->q + ((int64_t)(q0 + r) * j->n_q_heads + kvh * j->group + h0 + h) * d;
-        attend_tile(st.acc + (int64_t)pair * d, st.max + pair, st.sum + pair, q, st.k, st.v, nv, d, j->scale,
-                    st.scores);
+  attn_item it = item_at(j, t / j->n_splits);
+  int d = j->head_dim, n_pairs = (it.r1 - it.r0) * it.nh;
+  /* This split's share of the keys [0, last], in whole tiles. */
+  int keys = it.ctx0 + it.r1, per = (keys + j->n_splits - 1) / j->n_splits;
+  per = (per + j->tile - 1) / j->tile * j->tile;
+  int begin = VK_MIN(keys, (t % j->n_splits) * per), end = VK_MIN(keys, begin + per);
+  attn_state st = state_alloc(n_pairs, d, j->tile);
+  for (int p0 = begin; p0 < end; p0 += j->tile) {
+    int nt = VK_MIN(j->tile, end - p0);
+    gather_tile(j, it.seq, it.kvh, p0, nt, end - 1, &st);
+    for (int r = VK_MAX(it.r0, p0 - it.ctx0); r < it.r1; r++) {
+      int nv = VK_MIN(nt, it.ctx0 + r + 1 - p0);
+      for (int h = 0; h < it.nh; h++) {
+        int pair = (r - it.r0) * it.nh + h;
+        attend_tile(st.acc + (int64_t)pair * d, st.max + pair, st.sum + pair, j->q + row_offset(j, &it, r, h), st.k,
+                    st.v, nv, d, j->scale, st.scores);
       }
     }
   }
-  for (int r = r0; r < r1; r++) {
-    for (int h = 0; h < nh; h++) {
-      int pair = (r - r0) * nh + h;
-      float inv = 1.0f / st.sum[pair];
-      float* o = j->out + ((int64_t)(q0 + r) * j->n_q_heads + kvh * j->group + h0 + h) * d;
-      for (int i = 0; i < d; i++) o[i] = st.acc[(int64_t)pair * d + i] * inv;
+  for (int pair = 0; pair < n_pairs; pair++) {
+    const float* acc = st.acc + (int64_t)pair * d;
+    if (j->n_splits > 1) {
+      float* part = partial_at(j, t, pair);
+      part[0] = st.max[pair], part[1] = st.sum[pair];
+      memcpy(part + 2, acc, (size_t)d * sizeof(float));
+      continue;
     }
+    float inv = 1.0f / st.sum[pair];
+    float* o = j->out + row_offset(j, &it, it.r0 + pair / it.nh, pair % it.nh);
+    for (int i = 0; i < d; i++) o[i] = acc[i] * inv;
   }
+}
+
+/* Combines the splits of one item: out = sum_s e^(m_s - m) acc_s / sum_s e^(m_s - m) l_s. */
+static void merge_task(void* arg, int item) {
+  const attn_job* j = arg;
+  attn_item it = item_at(j, item);
+  int d = j->head_dim;
+  for (int pair = 0; pair < (it.r1 - it.r0) * it.nh; pair++) {
+    float m = -INFINITY, l = 0.0f;
+    for (int s = 0; s < j->n_splits; s++) m = VK_MAX(m, partial_at(j, item * j->n_splits + s, pair)[0]);
+    float* o = j->out + row_offset(j, &it, it.r0 + pair / it.nh, pair % it.nh);
+    memset(o, 0, (size_t)d * sizeof(float));
+    for (int s = 0; s < j->n_splits; s++) {
+      const float* part = partial_at(j, item * j->n_splits + s, pair);
+      float w = 1.0f; /* 0 for a split without keys for this row */
+      l += w * part[1];
+      for (int i = 0; i < d; i++) o[i] += w * part[2 + i];
+    }
+    for (int i = 0; i < d; i++) o[i] /= l;
+  }
+}
+
+/* Fills the pool: first by splitting long key ranges (each split reads its own keys once), then
+ * by spreading a kv head's q heads over items (each slice re-reads that head's keys). */
+static void plan_work(attn_job* j, int max_keys) {
+  int base = j->n_row_blocks * j->n_kv_heads, want = 2 * vk_pool_size();
+  j->n_splits = base >= want ? 1 : VK_MAX(1, VK_MIN((want + base - 1) / base, max_keys / MIN_SPLIT));
+  int items = base * j->n_splits;
+  int slices = items >= want ? 1 : VK_MIN(j->group, (want + items - 1) / VK_MAX(items, 1));
+  j->heads_per_item = (j->group + slices - 1) / slices;
+  j->head_slices = (j->group + j->heads_per_item - 1) / j->heads_per_item;
+  j->max_pairs = ROWS * j->heads_per_item;
 }
 
 void vk_paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
@@ -186,22 +254,29 @@ void vk_paged_attention(float* out, const float* q, const float* k_cache, const 
                         const int32_t* query_start_loc, int n_seqs, int n_q_heads, int n_kv_heads, int head_dim,
                         int block_size, float scale) {
   if (n_seqs <= 0) return;
-  int32_t* rb_start = vk_scratch(1, ((int64_t)n_seqs + 1) * sizeof(int32_t));
+  attn_job j = {.out = out, .q = q, .k_cache = k_cache, .v_cache = v_cache, .block_tables = block_tables,
+                .seq_lens = seq_lens, .query_start_loc = query_start_loc, .max_blocks = max_blocks_per_seq,
+                .n_seqs = n_seqs, .n_q_heads = n_q_heads, .n_kv_heads = n_kv_heads, .head_dim = head_dim,
+                .block_size = block_size, .scale = scale, .group = n_q_heads / n_kv_heads};
+  int max_keys = 0;
+  for (int s = 0; s < n_seqs; s++) {
+    j.n_row_blocks += (query_start_loc[s + 1] - query_start_loc[s] + ROWS - 1) / ROWS;
+    max_keys = VK_MAX(max_keys, seq_lens[s]);
+  }
+  plan_work(&j, max_keys);
+  j.tile = VK_MIN(MAX_TILE, VK_MAX(4, 2048 / VK_MAX(head_dim, 1) / 4 * 4));
+  int items = j.n_row_blocks * n_kv_heads * j.head_slices, tasks = items * j.n_splits;
+  /* Dispatch-level scratch: rb_start, then (when splitting) every task's partial states. */
+  int64_t rb_bytes = (((int64_t)n_seqs + 1) * (int64_t)sizeof(int32_t) + 63) & ~(int64_t)63;
+  int64_t part_floats = j.n_splits > 1 ? (int64_t)tasks * j.max_pairs * (head_dim + 2) : 0;
+  char* scratch = vk_scratch(1, rb_bytes + part_floats * (int64_t)sizeof(float));
+  int32_t* rb_start = (int32_t*)scratch;
   rb_start[0] = 0;
   for (int s = 0; s < n_seqs; s++) {
-    int q_len = query_start_loc[s + 1] - query_start_loc[s];
-    rb_start[s + 1] = rb_start[s] + (q_len + ROWS - 1) / ROWS;
+    rb_start[s + 1] = rb_start[s] + (query_start_loc[s + 1] - query_start_loc[s] + ROWS - 1) / ROWS;
   }
-  attn_job j = {.out = out, .q = q, .k_cache = k_cache, .v_cache = v_cache, .block_tables = block_tables,
-                .seq_lens = seq_lens, .query_start_loc = query_start_loc, .rb_start = rb_start,
-                .max_blocks = max_blocks_per_seq, .n_seqs = n_seqs, .n_q_heads = n_q_heads, .n_kv_heads = n_kv_heads,
-                .head_dim = head_dim, .block_size = block_size, .scale = scale, .group = n_q_heads / n_kv_heads,
-                .n_row_blocks = rb_start[n_seqs]};
-  /* Split a kv head's q heads over items only when there are too few items to fill the pool. */
-  int base = j.n_row_blocks * n_kv_heads, want = 2 * vk_pool_size();
-  int slices = base >= want ? 1 : VK_MIN(j.group, (want + base - 1) / VK_MAX(base, 1));
-  j.heads_per_item = (j.group + slices - 1) / slices;
-  j.head_slices = (j.group + j.heads_per_item - 1) / j.heads_per_item;
-  j.tile = VK_MIN(MAX_TILE, VK_MAX(4, 2048 / VK_MAX(head_dim, 1) / 4 * 4));
-  vk_parallel_for(j.n_row_blocks * n_kv_heads * j.head_slices, attn_task, &j);
+  j.rb_start = rb_start;
+  j.partials = (float*)(scratch + rb_bytes);
+  vk_parallel_for(tasks, attn_task, &j);
+  if (j.n_splits > 1) vk_parallel_for(items, merge_task, &j);
 }

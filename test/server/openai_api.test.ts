@@ -55,6 +55,25 @@ describe("chat completions", () => {
     expect(a.usage!.completion_tokens).toBe(24);
   });
 
+  test("streamed n = 2: each choice opens with the role and ends with its finish_reason", async () => {
+    const body = { model: MODEL_NAME, messages, max_tokens: 6, temperature: HOT, n: 2, seed: 11 };
+    const full = await s.client.chat.completions.create(body);
+    const stream = await s.client.chat.completions.create({ ...body, stream: true });
+    const text = ["", ""];
+    const roles = [0, 0];
+    const finishes: (string | null)[] = [null, null];
+    for await (const c of stream) {
+      for (const ch of c.choices) {
+        if (ch.delta.role === "assistant") roles[ch.index]++;
+        text[ch.index] += ch.delta.content ?? "";
+        finishes[ch.index] = ch.finish_reason ?? finishes[ch.index];
+      }
+    }
+    expect(roles).toEqual([1, 1]);
+    expect(finishes).toEqual(["length", "length"]);
+    expect(text).toEqual(full.choices.map((c) => c.message.content!));
+  });
+
   test("logprobs with top_logprobs, in the chat format", async () => {
     const r = await s.client.chat.completions.create({ model: MODEL_NAME, messages, max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 3 });
     const content = r.choices[0].logprobs!.content!;
@@ -170,6 +189,35 @@ describe("completions", () => {
     expect(e.logprobs!.top_logprobs![0]).toBeNull();
     expect(e.logprobs!.token_logprobs!.slice(1).every((x) => typeof x === "number")).toBe(true);
     expect(e.logprobs!.token_logprobs!.slice(promptLen)).toEqual(lp.token_logprobs!.map((x) => expect.closeTo(x!, 5)) as any);
+  });
+
+  test("streamed logprobs add up to the non-streamed ones; prompt_logprobs score the prompt", async () => {
+    const body = { model: MODEL_NAME, prompt: "Once upon a time", max_tokens: 6, temperature: 0, logprobs: 2 };
+    const full = (await s.client.completions.create(body)).choices[0].logprobs!;
+    const stream = await s.client.completions.create({ ...body, stream: true });
+    const tokens: string[] = [];
+    let sent = 0;
+    for await (const c of stream) {
+      for (const ch of c.choices) {
+        tokens.push(...ch.logprobs!.tokens!);
+        // As in vLLM, a streamed chunk's offsets start where the text sent so far ends.
+        if (ch.logprobs!.tokens!.length > 0) expect(ch.logprobs!.text_offset![0]).toBe(sent);
+        sent += ch.text.length;
+      }
+    }
+    expect(tokens).toEqual(full.tokens!);
+
+    const scored = await post(`${s.url}/v1/completions`, { ...body, prompt_logprobs: 1 });
+    const ids = s.state.tokenizer.encode("Once upon a time");
+    const pl = scored.json.choices[0].prompt_logprobs;
+    expect(pl.length).toBe(ids.length);
+    expect(pl[0]).toBeNull();
+    ids.slice(1).forEach((id, i) => {
+      const entry = pl[i + 1][String(id)];
+      expect(entry.logprob).toBeLessThanOrEqual(0);
+      expect(entry.rank).toBeGreaterThanOrEqual(1);
+      expect(entry.decoded_token).toBe(s.state.tokenizer.decode([id]));
+    });
   });
 
   test("seeded sampling is reproducible and a stop string cuts the text", async () => {

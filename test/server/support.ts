@@ -28,13 +28,22 @@ export function serverConfig(over: Partial<ServerConfig> = {}): ServerConfig {
 }
 
 /** A ServerState over a fresh engine (no socket). */
-export function makeState(opts: { model?: TinyModelName; engine?: Partial<EngineArgs>; config?: Partial<ServerConfig> } = {}): ServerState {
-  const loaded = createEngine(testEngineArgs(tinyModelDir(opts.model ?? "mistral"), opts.engine));
-  return new ServerState(loaded, serverConfig(opts.config), Logger.silent());
+export interface StateOptions {
+  model?: TinyModelName;
+  /** A model directory instead of a tiny model. */
+  modelDir?: string;
+  engine?: Partial<EngineArgs>;
+  config?: Partial<ServerConfig>;
+  log?: Logger;
+}
+
+export function makeState(opts: StateOptions = {}): ServerState {
+  const loaded = createEngine(testEngineArgs(opts.modelDir ?? tinyModelDir(opts.model ?? "mistral"), opts.engine));
+  return new ServerState(loaded, serverConfig(opts.config), opts.log ?? Logger.silent());
 }
 
 /** Listens on 127.0.0.1 with a free port. */
-export function startTestServer(opts: Parameters<typeof makeState>[0] = {}): TestServer {
+export function startTestServer(opts: StateOptions = {}): TestServer {
   const state = makeState(opts);
   const running = startServer(state, { host: "127.0.0.1", port: 0, logStats: false });
   const client = new OpenAI({ baseURL: `${running.url}/v1`, apiKey: opts.config?.apiKey ?? "unused", maxRetries: 0 });
