@@ -27,7 +27,7 @@ const lines = [
   `import { main } from ${JSON.stringify(rel(join(root, "src", "cli", "main.ts")))};`,
   ...libs.map((f, i) => `import lib${i} from ${JSON.stringify(rel(join(nativeDir, f)))} with { type: "file" };`),
   `registerEmbeddedLibraries({ ${libs.map((f, i) => `${JSON.stringify(f)}: lib${i}`).join(", ")} });`,
-  "process.exit(main(process.argv.slice(2)));",
+  "Promise.resolve(main(process.argv.slice(2))).then((code) => process.exit(code));",
   "",
 ];
 writeFileSync(join(genDir, "entry.ts"), lines.join("\n"));

@@ -229,7 +229,7 @@ static void merge_task(void* arg, int item) {
     memset(o, 0, (size_t)d * sizeof(float));
     for (int s = 0; s < j->n_splits; s++) {
       const float* part = partial_at(j, item * j->n_splits + s, pair);
-      float w = 1.0f; /* 0 for a split without keys for this row */
+      float w = expf(part[0] - m); /* 0 for a split without keys for this row */
       l += w * part[1];
       for (int i = 0; i < d; i++) o[i] += w * part[2 + i];
     }

@@ -103,7 +103,7 @@ export function parseSize(raw: string, flag: string): number {
   const n = Number(m[1]);
   const unit = m[2];
   const binary = unit !== "" && (unit === unit.toUpperCase() || m[3].toLowerCase().startsWith("i"));
-  const pow = "kmgt".indexOf(unit.toLowerCase()) + 1;
+  const pow = unit === "" ? 0 : "kmgt".indexOf(unit.toLowerCase()) + 1;
   const v = Math.round(n * (binary ? 1024 : 1000) ** pow);
   if (!Number.isSafeInteger(v) || v <= 0) throw new ArgError(`argument --${flag}: invalid size: '${raw}'`);
   return v;

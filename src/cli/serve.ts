@@ -62,7 +62,7 @@ export function runServe(argv: string[]): number | Promise<number> {
   const serve = serveArgsFrom(values);
   const args = engineArgsFrom(values);
   const log = new Logger(serve.logLevel);
-  log.info(`vllm-bun ${VERSION}: serving ${args.model}`);
+  log.info(`vllm-bun ${VERSION}: loading ${args.model}`);
   if (serve.dtype !== "auto" && serve.dtype !== "float" && serve.dtype !== "float32")
     log.info(`--dtype ${serve.dtype}: the CPU backend keeps weights as stored and computes in float32`);
   const loaded = createEngine(args, (line) => log.info(line));

@@ -64,6 +64,7 @@ describe("400: the request is wrong", () => {
     expectError(await chat({ tools: [{ type: "function", function: { name: "f", parameters: {} } }] }), 400, "tools");
     expectError(await chat({ response_format: { type: "json_object" } }), 400, "response_format");
     expectError(await chat({ guided_json: { type: "object" } }), 400, "guided_json");
+    expectError(await chat({ tool_choice: "required" }), 400, "tool_choice");
     expectError(await completion({ suffix: "end" }), 400, "suffix");
     expectError(await completion({ best_of: 3 }), 400, "best_of");
     expectError(await completion({ use_beam_search: true }), 400, "use_beam_search");
@@ -72,7 +73,7 @@ describe("400: the request is wrong", () => {
 
   test("limits: n, logprobs, stop strings, body size", async () => {
     expectError(await chat({ n: 129 }), 400, "n");
-    expectError(await chat({ logprobs: true, top_logprobs: 21 }), 400, "logprobs");
+    expectError(await chat({ logprobs: true, top_logprobs: 21 }), 400, "top_logprobs");
     expectError(await completion({ logprobs: 21 }), 400, "logprobs");
     expectError(await completion({ stop: Array.from({ length: 65 }, (_, i) => `s${i}`) }), 400, "stop");
     const big = { model: MODEL_NAME, prompt: "x".repeat(4096) };

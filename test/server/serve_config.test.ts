@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Logger } from "../../src/server/logger";
+import { startStatLogger } from "../../src/server/stat_logger";
 import { tinyModelDir } from "../support/tiny_models";
 import { post, startTestServer } from "./support";
 
@@ -73,6 +74,24 @@ describe("serve settings", () => {
       expect(mine.some((l) => l.includes('"POST /v1/completions" 200'))).toBe(true);
       expect(lines.filter((l) => l.includes("/v1/completions")).every((l) => l.includes("[rid-77]"))).toBe(true);
     } finally {
+      await s.close();
+    }
+  });
+
+  test("the periodic stats line reports throughput, queue and KV usage while there is work, and is quiet when idle", async () => {
+    const lines: string[] = [];
+    const s = startTestServer({ log: new Logger("info", (l) => lines.push(l)) });
+    const stop = startStatLogger(s.state, 30);
+    try {
+      await Bun.sleep(80);
+      expect(lines.filter((l) => l.includes("Avg prompt throughput"))).toEqual([]);
+      await post(`${s.url}/v1/completions`, { prompt: "Hello", max_tokens: 30, ignore_eos: true });
+      await Bun.sleep(80);
+      const stats = lines.filter((l) => l.includes("Avg prompt throughput"));
+      expect(stats.length).toBeGreaterThanOrEqual(1);
+      expect(stats[0]).toMatch(/Avg generation throughput: [\d.]+ tokens\/s, Running: \d+ reqs, Waiting: \d+ reqs, KV cache usage: [\d.]+%, Prefix cache hit rate: [\d.]+%/);
+    } finally {
+      stop();
       await s.close();
     }
   });

@@ -58,9 +58,13 @@ function prepare(state: ServerState, req: ChatCompletionRequest): Prepared {
   const model = state.resolveModel(req.model);
   rejectUnsupported(req);
   if (req.tools && req.tools.length > 0) throw new BadRequestError("tools are not supported yet (tool calling arrives with structured output)", "tools");
+  if (req.tool_choice !== undefined && req.tool_choice !== null && req.tool_choice !== "none" && req.tool_choice !== "auto")
+    throw new BadRequestError("tool_choice other than 'none' or 'auto' is not supported yet (no tools can be given)", "tool_choice");
   if (req.top_logprobs !== null && req.top_logprobs !== undefined && !req.logprobs)
     throw new BadRequestError("when using `top_logprobs`, `logprobs` must be set to true", "top_logprobs");
   const topLogprobs = req.top_logprobs ?? 0;
+  if (topLogprobs < 0 || topLogprobs > state.limits.maxLogprobs)
+    throw new BadRequestError(`top_logprobs must be in [0, ${state.limits.maxLogprobs}] (--max-logprobs), got ${topLogprobs}`, "top_logprobs");
   const promptTokenIds = chatPromptTokenIds(state, req);
   if (promptTokenIds.length === 0) throw new BadRequestError("the chat template rendered an empty prompt", "messages");
   const params = toSamplingParams(state, req, {
