@@ -1,5 +1,5 @@
-// CPU kernel micro-benchmarks: decode GEMV, prefill GEMM, decode attention, and a copy-bandwidth
-// ceiling to compare the memory-bound ones against.
+// CPU kernel micro-benchmarks: decode GEMV, prefill GEMM, decode attention, and the read and copy
+// bandwidth ceilings to compare the memory-bound ones against.
 // Usage: bun bench/cpu_kernels.ts [--threads N] [--variant portable|avx2|avx512]
 import { type Pointer, ptr, toArrayBuffer } from "bun:ffi";
 import { parseArgs } from "node:util";
@@ -41,13 +41,17 @@ function report(name: string, seconds: number, bytes: number, flops: number) {
     `${gflops.toFixed(1).padStart(7)} GFLOP/s`);
 }
 
-// Copy ceiling: a 256 MiB row gather is a parallel memcpy (bytes read + written).
+// Ceilings. Read: a top-1 scan of 256 MiB of equal values only streams (nothing beats the first).
+// Copy: a 256 MiB row gather is a parallel memcpy (bytes read + written).
 {
   const rows = 64, hidden = (256 << 20) / 4 / rows;
   const src = buffer(rows * hidden * 4), dst = buffer(rows * hidden * 4);
-  const ids = new Int32Array(rows).map((_, i) => i);
+  const ids = new Int32Array(rows).map((_, i) => i), top = new Float32Array(rows);
+  report("read 256MiB (top-1 scan)", time(() => K.topk(ptr(ids), ptr(top), src, rows, hidden, 1)), rows * hidden * 4, 0);
   const s = time(() => K.embedding(dst, src, VK_F32, ptr(ids), rows, hidden));
   report("copy 256MiB (read+write)", s, 2 * rows * hidden * 4, 0);
+  K.free(src);
+  K.free(dst);
 }
 
 const N = 4096, KD = 4096;

@@ -7,6 +7,14 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 execFileSync(process.execPath, [join(root, "scripts", "build.mjs")], { stdio: "inherit", cwd: root });
 
+const tsc = spawnSync(join(root, "node_modules", ".bin", "tsc"), ["--noEmit", "-p", "."], { cwd: root, encoding: "utf8" });
+if (tsc.status !== 0) {
+  process.stdout.write(tsc.stdout + tsc.stderr);
+  console.log("\ntests: 0 passed, 1 failed (type check)");
+  process.exit(1);
+}
+console.log("typecheck: ok");
+
 const bun = join(root, "node_modules", ".bin", "bun");
 const res = spawnSync(bun, ["test", ...process.argv.slice(2)], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 process.stdout.write(res.stdout);

@@ -39,8 +39,12 @@ static void topk_row(int32_t* id, float* v, const float* x, int n, int k) {
   int c = k;
   for (;;) {
     /* Skip blocks that cannot enter; NaN compares false, so it never passes the test. */
-    vkf thr = vkf_set1(v[0]);
     if (v[0] == v[0]) {
+      vkf thr = vkf_set1(v[0]);
+      while (c + 4 * VK_W <= n && !(vkf_any_gt(vkf_load(x + c), thr) | vkf_any_gt(vkf_load(x + c + VK_W), thr) |
+                                    vkf_any_gt(vkf_load(x + c + 2 * VK_W), thr) |
+                                    vkf_any_gt(vkf_load(x + c + 3 * VK_W), thr)))
+        c += 4 * VK_W;
       while (c + VK_W <= n && !vkf_any_gt(vkf_load(x + c), thr)) c += VK_W;
     }
     if (c >= n) break;

@@ -26,6 +26,22 @@ export interface SamplingParams {
   promptLogprobs: number | null;
   logitBias: Map<number, number> | null;
   skipSpecialTokens: boolean;
+  // --- structured outputs (issue 6) ---
+  structuredOutputs: StructuredOutputsParams | null;
+}
+
+/**
+ * vLLM's `structured_outputs`: at most one constraint kind (json, regex, choice, grammar, json_object) per
+ * request; the two flags only shape a JSON constraint.
+ */
+export interface StructuredOutputsParams {
+  json?: object | string;
+  regex?: string;
+  choice?: string[];
+  grammar?: string;
+  jsonObject?: boolean;
+  disableAnyWhitespace?: boolean;
+  disableAdditionalProperties?: boolean;
 }
 
 /** Engine-wide bounds a request is checked against. */
@@ -41,7 +57,7 @@ export const DEFAULT_LIMITS: SamplingLimits = { maxLogprobs: 20, maxN: 128, maxS
 export const DEFAULT_SAMPLING_PARAMS: SamplingParams = {
   n: 1, temperature: 1, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1, presencePenalty: 0, frequencyPenalty: 0,
   maxTokens: 16, minTokens: 0, stop: [], stopTokenIds: [], includeStopStrInOutput: false, ignoreEos: false,
-  seed: null, logprobs: null, promptLogprobs: null, logitBias: null, skipSpecialTokens: true,
+  seed: null, logprobs: null, promptLogprobs: null, logitBias: null, skipSpecialTokens: true, structuredOutputs: null,
 };
 
 /** Fills defaults and validates every field; throws SamplingParamsError naming the field. */
@@ -76,8 +92,32 @@ export function makeSamplingParams(p: Partial<SamplingParams>, limits: SamplingL
       num("logit_bias", b); if (Math.abs(b) > 100) bad("logit_bias", `values must be in [-100, 100], got ${b}`);
     }
   }
+  if (s.structuredOutputs !== null) checkStructuredOutputs(s.structuredOutputs);
   return s;
 }
+
+// --- structured outputs (issue 6) ---
+function checkStructuredOutputs(so: StructuredOutputsParams): void {
+  const bad = (why: string) => { throw new SamplingParamsError("structured_outputs", `structured_outputs ${why}`); };
+  if (typeof so !== "object" || so === null || Array.isArray(so)) bad("must be an object");
+  const kinds = [
+    so.json !== undefined && so.json !== null && "json",
+    so.regex !== undefined && so.regex !== null && "regex",
+    so.choice !== undefined && so.choice !== null && "choice",
+    so.grammar !== undefined && so.grammar !== null && "grammar",
+    so.jsonObject === true && "json_object",
+  ].filter((k): k is string => typeof k === "string");
+  if (kinds.length === 0) bad("must set one of json, regex, choice, grammar or json_object");
+  if (kinds.length > 1) bad(`may set only one constraint, got ${kinds.join(", ")}`);
+  if (so.json !== undefined && so.json !== null && typeof so.json !== "string" && (typeof so.json !== "object" || Array.isArray(so.json))) bad("json must be a JSON schema object or string");
+  if (so.regex !== undefined && so.regex !== null && typeof so.regex !== "string") bad("regex must be a string");
+  if (so.grammar !== undefined && so.grammar !== null && typeof so.grammar !== "string") bad("grammar must be a string");
+  if (so.choice !== undefined && so.choice !== null && (!Array.isArray(so.choice) || so.choice.length === 0 || so.choice.some((c) => typeof c !== "string")))
+    bad("choice must be a non-empty list of strings");
+  const flags = [["jsonObject", "json_object"], ["disableAnyWhitespace", "disable_any_whitespace"], ["disableAdditionalProperties", "disable_additional_properties"]] as const;
+  for (const [flag, name] of flags) if (so[flag] !== undefined && typeof so[flag] !== "boolean") bad(`${name} must be a boolean`);
+}
+// --- end structured outputs ---
 
 function checkTokenId(param: string, id: number, vocab: number): void {
   if (!Number.isSafeInteger(id) || id < 0 || id >= vocab)

@@ -49,6 +49,7 @@ export interface CpuKernels {
   cpuFeatures(): number;
   /** Sets the worker pool size (caller thread included); returns the size in use. */
   setNumThreads(n: number): number;
+  /** The worker pool size in use (starts the pool on first call). */
   numThreads(): number;
   /** 64-byte aligned, zero-filled; null on failure. */
   alloc(nbytes: number): Pointer | null;

@@ -1,0 +1,167 @@
+/* Library identity, the device context and stream, failure recording, memory and copies. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common.cuh"
+
+static struct {
+  int started, ok;
+  cudaStream_t stream;
+  int sm_count, smem_optin;
+  char name[160];
+} rt;
+
+static char last_error[1024];
+static int has_error;
+
+void vk_fail(const char* fmt, ...) {
+  if (has_error) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+  has_error = 1;
+}
+
+int vk_failed(void) { return has_error; }
+
+int vk_check(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return 0;
+  vk_fail("%s: %s (%s)", what, cudaGetErrorString(err), cudaGetErrorName(err));
+  return 1;
+}
+
+const char* vk_last_error(void) { return has_error ? last_error : NULL; }
+
+void vk_clear_error(void) {
+  has_error = 0;
+  last_error[0] = 0;
+  cudaGetLastError(); /* drop a non-sticky launch error too, so it is not reported twice */
+}
+
+/* Device 0 of what CUDA_VISIBLE_DEVICES exposes; the stream does not synchronize with the legacy
+ * default stream, so nothing else in the process can stall it. */
+static void start(void) {
+  if (rt.started) return;
+  rt.started = 1;
+  cudaDeviceProp prop;
+  if (vk_check(cudaSetDevice(0), "cudaSetDevice(0)")) return;
+  if (vk_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties")) return;
+  if (vk_check(cudaStreamCreateWithFlags(&rt.stream, cudaStreamNonBlocking), "cudaStreamCreate")) return;
+  rt.sm_count = prop.multiProcessorCount;
+  rt.smem_optin = (int)prop.sharedMemPerBlockOptin;
+  snprintf(rt.name, sizeof rt.name, "%s, sm_%d%d", prop.name, prop.major, prop.minor);
+  rt.ok = 1;
+}
+
+cudaStream_t vk_stream(void) {
+  start();
+  return rt.ok ? rt.stream : NULL;
+}
+
+int vk_sm_count(void) {
+  start();
+  return rt.sm_count > 0 ? rt.sm_count : 1;
+}
+
+int vk_max_smem_optin(void) {
+  start();
+  return rt.smem_optin;
+}
+
+const char* vk_variant(void) {
+  start();
+  return rt.ok ? rt.name : "cuda (no device)";
+}
+
+int vk_cpu_features(void) { return 0; }
+int vk_set_num_threads(int n) { return 1; }
+int vk_num_threads(void) { return 1; }
+int vk_activation_dtype(void) { return VK_BF16; }
+
+int vk_device_count(void) {
+  int n = 0;
+  /* No driver or no device is an answer here, not a failure to record. */
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+int vk_mem_get_info(int64_t* free_bytes, int64_t* total_bytes) {
+  size_t f = 0, t = 0;
+  if (!vk_stream() || vk_check(cudaMemGetInfo(&f, &t), "cudaMemGetInfo")) return -1;
+  *free_bytes = (int64_t)f;
+  *total_bytes = (int64_t)t;
+  return 0;
+}
+
+/* Zero-filled like the CPU library's, so a fresh KV cache never holds NaN bit patterns. */
+void* vk_alloc(int64_t nbytes) {
+  cudaStream_t s = vk_stream();
+  if (!s || nbytes < 0) return NULL;
+  void* p = NULL;
+  cudaError_t err = cudaMalloc(&p, nbytes > 0 ? (size_t)nbytes : 1);
+  if (err != cudaSuccess) {
+    cudaGetLastError(); /* out of memory is reported by the NULL return, not made sticky */
+    return NULL;
+  }
+  if (vk_check(cudaMemsetAsync(p, 0, (size_t)nbytes, s), "vk_alloc: cudaMemsetAsync")) {
+    cudaFree(p);
+    return NULL;
+  }
+  return p;
+}
+
+void vk_free(void* p) {
+  if (p) vk_check(cudaFree(p), "vk_free: cudaFree");
+}
+
+void vk_memcpy_h2d(void* dst, const void* src, int64_t nbytes) {
+  cudaStream_t s = vk_stream();
+  if (!s || nbytes <= 0) return;
+  /* From pageable memory the call returns once `src` has been staged, so the caller may reuse it. */
+  vk_check(cudaMemcpyAsync(dst, src, (size_t)nbytes, cudaMemcpyHostToDevice, s), "vk_memcpy_h2d");
+}
+
+void vk_memcpy_d2h(void* dst, const void* src, int64_t nbytes) {
+  cudaStream_t s = vk_stream();
+  if (!s || nbytes <= 0) return;
+  if (vk_check(cudaMemcpyAsync(dst, src, (size_t)nbytes, cudaMemcpyDeviceToHost, s), "vk_memcpy_d2h")) return;
+  vk_check(cudaStreamSynchronize(s), "vk_memcpy_d2h: cudaStreamSynchronize");
+}
+
+void vk_memcpy_d2d(void* dst, const void* src, int64_t nbytes) {
+  cudaStream_t s = vk_stream();
+  if (!s || nbytes <= 0) return;
+  vk_check(cudaMemcpyAsync(dst, src, (size_t)nbytes, cudaMemcpyDeviceToDevice, s), "vk_memcpy_d2d");
+}
+
+void vk_synchronize(void) {
+  cudaStream_t s = vk_stream();
+  if (s) vk_check(cudaStreamSynchronize(s), "vk_synchronize");
+}
+
+static struct {
+  void* ptr;
+  size_t bytes;
+} workspaces[VK_WS_COUNT];
+
+void* vk_workspace(int slot, size_t nbytes) {
+  if (workspaces[slot].bytes >= nbytes) return workspaces[slot].ptr;
+  cudaStream_t s = vk_stream();
+  if (!s) return NULL;
+  /* Queued kernels may still read the old buffer. */
+  if (vk_check(cudaStreamSynchronize(s), "vk_workspace: cudaStreamSynchronize")) return NULL;
+  if (workspaces[slot].ptr) cudaFree(workspaces[slot].ptr);
+  workspaces[slot].ptr = NULL;
+  workspaces[slot].bytes = 0;
+  size_t want = nbytes + nbytes / 4; /* headroom: the next larger batch rarely needs another round */
+  void* p = NULL;
+  if (vk_check(cudaMalloc(&p, want), "vk_workspace: cudaMalloc")) return NULL;
+  workspaces[slot].ptr = p;
+  workspaces[slot].bytes = want;
+  return p;
+}

@@ -1,0 +1,57 @@
+/** RequestGrammar: one request's grammar state (its own matcher over a shared compiled grammar). */
+import type { Request } from "../engine/request";
+import { RequestStatus } from "../engine/request";
+import type { XgrammarMatcher } from "./xgrammar";
+
+export class RequestGrammar {
+  private disposed = false;
+
+  constructor(private readonly matcher: XgrammarMatcher, private readonly onDispose: () => void) {}
+
+  get bitmaskWords(): number {
+    return this.matcher.bitmaskWords;
+  }
+
+  get isTerminated(): boolean {
+    return !this.disposed && this.matcher.isTerminated();
+  }
+
+  /** Writes the tokens the grammar allows next into `out`. */
+  fillBitmask(out: Int32Array): void {
+    if (this.disposed) throw new Error("RequestGrammar used after dispose");
+    this.matcher.fillNextTokenBitmask(out);
+  }
+
+  /** Advances by the sampled token; false when the grammar rejected it. */
+  acceptToken(tokenId: number): boolean {
+    if (this.disposed) throw new Error("RequestGrammar used after dispose");
+    return this.matcher.acceptToken(tokenId);
+  }
+
+  /** Frees the matcher; safe to call twice. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.matcher.dispose();
+    this.onDispose();
+  }
+}
+
+/**
+ * Feeds the request's newest token to its grammar. Returns true (and sets the final status) when the
+ * grammar has terminated, which finishes the request with "stop", or when it rejected the token, which can
+ * only be a bug (the token was sampled under the grammar's mask), so the request is aborted.
+ */
+export function finishOnGrammar(req: Request, tokenId: number): boolean {
+  const g = req.grammar;
+  if (g === null) return false;
+  if (!g.acceptToken(tokenId)) {
+    req.status = RequestStatus.FINISHED_ABORTED;
+    req.stopReason = null;
+    return true;
+  }
+  if (!g.isTerminated) return false;
+  req.status = RequestStatus.FINISHED_STOPPED;
+  req.stopReason = null;
+  return true;
+}
