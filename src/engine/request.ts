@@ -1,6 +1,7 @@
 /** Request: the plain state of one sequence as it moves through the scheduler (vLLM v1's Request). */
 import type { SamplingParams } from "./sampling_params";
 import { Generator } from "../sample/generator";
+import type { RequestGrammar } from "../structured_output/request_grammar";
 
 export enum RequestStatus { WAITING, RUNNING, PREEMPTED, FINISHED_STOPPED, FINISHED_LENGTH, FINISHED_ABORTED }
 
@@ -32,6 +33,8 @@ export class Request {
   firstScheduledTime: number | null = null;
   firstTokenTime: number | null = null;
   lastTokenTime: number | null = null;
+  /** The request's structured-output grammar state, when it has a constraint (issue 6). */
+  grammar: RequestGrammar | null = null;
 
   constructor(
     readonly requestId: string,

@@ -60,7 +60,8 @@ export class ModelRunner {
     ) as Record<keyof HostBatch, Tensor>;
   }
 
-  execute(out: SchedulerOutput): ModelRunnerOutput {
+  /** `bitmasks`: the token bitmask of each constrained request that samples this step (structured outputs). */
+  execute(out: SchedulerOutput, bitmasks: ReadonlyMap<string, Int32Array> | null = null): ModelRunnerOutput {
     const result: ModelRunnerOutput = { sampled: new Map(), promptLogprobs: new Map() };
     if (out.scheduled.length === 0) return result;
     const { batch, rows } = this.prepareInputs(out);
@@ -73,7 +74,7 @@ export class ModelRunner {
         const k = r.req.samplingParams.promptLogprobs!;
         result.promptLogprobs.set(r.req.requestId, r.promptRows.map(([i, pos]) => tokenLogprobs(logSoftmax(row(i)), r.req.promptTokenIds[pos + 1], k)));
       }
-      if (r.sampleRow >= 0) result.sampled.set(r.req.requestId, sampleToken(row(r.sampleRow), r.req, this.generator));
+      if (r.sampleRow >= 0) result.sampled.set(r.req.requestId, sampleToken(row(r.sampleRow), r.req, this.generator, bitmasks?.get(r.req.requestId) ?? null));
     }
     return result;
   }

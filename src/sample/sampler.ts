@@ -7,11 +7,12 @@ import type { Generator } from "./generator";
 
 const SAMPLING_EPS = 1e-5;
 
-export function sampleToken(logits: Float32Array, req: Request, fallback: Generator): { tokenId: number; logprobs: TokenLogprobs | null } {
+/** `bitmask` (structured outputs): bit i of word w allows token 32·w + i; applied after every other logits processor. */
+export function sampleToken(logits: Float32Array, req: Request, fallback: Generator, bitmask: Int32Array | null = null): { tokenId: number; logprobs: TokenLogprobs | null } {
   const p = req.samplingParams;
   const wantLogprobs = p.logprobs !== null;
   const raw = wantLogprobs ? logSoftmax(logits) : null;
-  applyLogitsProcessors(logits, req);
+  applyLogitsProcessors(logits, req, bitmask);
   const tokenId = p.temperature < SAMPLING_EPS ? argmax(logits) : draw(logits, req, req.generator ?? fallback);
   return { tokenId, logprobs: raw ? tokenLogprobs(raw, tokenId, p.logprobs!) : null };
 }
@@ -24,12 +25,14 @@ export function tokenLogprobs(lp: Float32Array, tokenId: number, k: number): Tok
   return { tokenId, logprob: v, rank, top: topK(lp, k) };
 }
 
-function applyLogitsProcessors(x: Float32Array, req: Request): void {
+function applyLogitsProcessors(x: Float32Array, req: Request, bitmask: Int32Array | null): void {
   const p = req.samplingParams;
   if (p.logitBias) for (const [id, b] of p.logitBias) x[id] += b;
+  let heldStops: [number, number][] | null = null;
   if (req.outputTokenIds.length < p.minTokens) {
-    for (const id of p.stopTokenIds) x[id] = -Infinity;
-    if (!p.ignoreEos) for (const id of req.eosTokenIds) x[id] = -Infinity;
+    const ids = p.ignoreEos ? p.stopTokenIds : [...p.stopTokenIds, ...req.eosTokenIds];
+    if (bitmask) heldStops = ids.map((id) => [id, x[id]]);
+    for (const id of ids) x[id] = -Infinity;
   }
   if (p.repetitionPenalty !== 1) {
     const seen = new Set<number>([...req.promptTokenIds, ...req.outputTokenIds]);
@@ -40,7 +43,40 @@ function applyLogitsProcessors(x: Float32Array, req: Request): void {
     for (const id of req.outputTokenIds) counts.set(id, (counts.get(id) ?? 0) + 1);
     for (const [id, c] of counts) x[id] -= p.frequencyPenalty * c + p.presencePenalty;
   }
+  if (bitmask) applyGrammarBitmask(x, bitmask, heldStops);
 }
+
+// --- structured outputs (issue 6) ---
+// When min_tokens holds back every token the grammar allows (its output is complete and only a stop token
+// fits), the grammar wins: those stop tokens get their logits back.
+function applyGrammarBitmask(x: Float32Array, bitmask: Int32Array, heldStops: [number, number][] | null): void {
+  applyTokenBitmask(x, bitmask);
+  if (heldStops === null || x[argmax(x)] !== -Infinity) return;
+  for (const [id, v] of heldStops) if (isAllowed(bitmask, id)) x[id] = v;
+}
+
+/** Sets the logits of tokens the bitmask disallows to -inf; runs of all-zero words are filled at once. */
+export function applyTokenBitmask(x: Float32Array, bitmask: Int32Array): void {
+  const words = Math.min(bitmask.length, Math.ceil(x.length / 32));
+  for (let w = 0; w < words; w++) {
+    const bits = bitmask[w];
+    if (bits === -1) continue;
+    if (bits === 0) {
+      let end = w + 1;
+      while (end < words && bitmask[end] === 0) end++;
+      x.fill(-Infinity, w * 32, Math.min(end * 32, x.length));
+      w = end - 1;
+      continue;
+    }
+    const base = w * 32;
+    for (let b = 0; b < 32 && base + b < x.length; b++) if (((bits >>> b) & 1) === 0) x[base + b] = -Infinity;
+  }
+}
+
+function isAllowed(bitmask: Int32Array, id: number): boolean {
+  return ((bitmask[id >>> 5] >>> (id & 31)) & 1) === 1;
+}
+// --- end structured outputs ---
 
 function draw(x: Float32Array, req: Request, gen: Generator): number {
   const p = req.samplingParams;

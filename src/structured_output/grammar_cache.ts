@@ -17,7 +17,8 @@ export class GrammarCache<V extends Cacheable> {
   private readonly entries = new Map<string, V>(); // insertion order = recency order
   private bytes = 0;
 
-  constructor(readonly limits: GrammarCacheLimits) {
+  /** @param isPinned entries it holds true for are skipped by eviction (they may overfill the cache briefly) */
+  constructor(readonly limits: GrammarCacheLimits, private readonly isPinned: (key: string) => boolean = () => false) {
     if (!(limits.maxEntries >= 1 && limits.maxBytes > 0)) throw new Error(`GrammarCache: bad limits ${JSON.stringify(limits)}`);
   }
 
@@ -41,7 +42,7 @@ export class GrammarCache<V extends Cacheable> {
     return this.entries.has(key);
   }
 
-  /** Inserts `value`, evicting the least recently used until within limits; the newest entry always stays. */
+  /** Inserts `value`, evicting the least recently used unpinned entries until within limits; the newest always stays. */
   set(key: string, value: V): void {
     const old = this.entries.get(key);
     if (old !== undefined) this.remove(key, old);
@@ -50,7 +51,7 @@ export class GrammarCache<V extends Cacheable> {
     for (const [k, v] of this.entries) {
       if (this.entries.size <= this.limits.maxEntries && this.bytes <= this.limits.maxBytes) break;
       if (k === key) break;
-      this.remove(k, v);
+      if (!this.isPinned(k)) this.remove(k, v);
     }
   }
 
