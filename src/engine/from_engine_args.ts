@@ -10,6 +10,7 @@ import type { ModelConfig } from "../model_loader/model_config";
 import { LlamaForCausalLM } from "../model/llama";
 import { ModelRunner } from "../runner/model_runner";
 import { Tokenizer } from "../tokenizer/tokenizer";
+import { StructuredOutputManager } from "../structured_output/structured_output_manager";
 import { KVCacheManager } from "./kv_cache_manager";
 import { LLMEngine } from "./llm_engine";
 import { Scheduler } from "./scheduler";
@@ -52,6 +53,10 @@ export function createEngine(args: EngineArgs, log: (line: string) => void = () 
   }, kv);
   const eos = generationConfig?.eosTokenIds.length ? generationConfig.eosTokenIds : modelConfig.eosTokenIds;
   const engine = new LLMEngine(scheduler, runner, tokenizer, eos, maxModelLen);
+  // Structured outputs: nothing loads until the first constrained request.
+  engine.structuredOutputManager = new StructuredOutputManager({
+    modelDir, tokenizer, vocabSize: modelConfig.vocabSize, stopTokenIds: eos, maxNumSeqs: args.maxNumSeqs,
+  });
   return { engine, modelDir, modelConfig, generationConfig, tokenizer, backend, maxModelLen, numBlocks };
 }
 

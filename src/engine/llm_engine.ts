@@ -12,6 +12,9 @@ import type { SamplingParams } from "./sampling_params";
 import type { Scheduler, SchedulerOutput } from "./scheduler";
 import type { ModelRunnerOutput } from "../runner/model_runner";
 import { EngineStats } from "./stats";
+import { StructuredOutputError } from "../structured_output/errors";
+import { finishOnGrammar, type RequestGrammar } from "../structured_output/request_grammar";
+import type { StructuredOutputManager } from "../structured_output/structured_output_manager";
 
 interface ParentRequest {
   requestId: string;
@@ -29,6 +32,8 @@ export class LLMEngine {
   readonly stats = new EngineStats();
   private readonly parents = new Map<string, ParentRequest>();
   private readonly childToParent = new Map<string, ParentRequest>();
+  /** Compiles and tracks structured-output grammars; null on an engine without them (issue 6). */
+  structuredOutputManager: StructuredOutputManager | null = null;
 
   constructor(
     readonly scheduler: Scheduler,
@@ -40,15 +45,28 @@ export class LLMEngine {
     this.outputProcessor = new OutputProcessor(tokenizer);
   }
 
+  /**
+   * Compiles the grammar of a request with `structuredOutputs` (a no-op without). Await it before addRequest:
+   * it rejects with StructuredOutputError (HTTP 400) when the constraint is invalid, unsupported or too slow to
+   * compile, and addRequest throws StructuredOutputError synchronously for a constraint that was not prepared.
+   */
+  async prepareStructuredOutput(params: SamplingParams): Promise<void> {
+    if (!params.structuredOutputs) return;
+    if (this.structuredOutputManager === null) throw new StructuredOutputError("structured outputs are not available on this engine");
+    await this.structuredOutputManager.prepare(params.structuredOutputs);
+  }
+
   /** Queues a prompt; n > 1 fans out into n child requests that share the prompt's cached blocks. */
   addRequest(requestId: string, input: EngineInput, params: SamplingParams): void {
     if (this.parents.has(requestId)) throw new Error(`request id ${requestId} is already in use`);
     if (input.promptTokenIds.length === 0) throw new Error("the prompt is empty");
+    const grammars = this.createGrammars(params);
     const parent: ParentRequest = { requestId, children: [], numFinished: 0 };
     for (let i = 0; i < params.n; i++) {
       const childParams = i === 0 || params.seed === null ? params : { ...params, seed: params.seed + i };
       const childId = params.n === 1 ? requestId : `${i}_${requestId}`;
       const req = new Request(childId, input.promptTokenIds, childParams, this.eosTokenIds, input.cacheSalt ?? null);
+      req.grammar = grammars?.[i] ?? null;
       parent.children.push(req);
       this.childToParent.set(childId, parent);
       this.outputProcessor.addRequest(req, i);
@@ -81,7 +99,7 @@ export class LLMEngine {
 
   step(): RequestOutput[] {
     const so = this.scheduler.schedule();
-    const ro = this.runner.execute(so);
+    const ro = this.runner.execute(so, this.structuredOutputManager?.grammarBitmask(so.scheduled) ?? null);
     return this.update(so, ro);
   }
 
@@ -105,6 +123,21 @@ export class LLMEngine {
     return ids.map((id) => final.get(id)!);
   }
 
+  // All of a request's matchers are made before any child is queued, so a failure leaves nothing behind.
+  private createGrammars(params: SamplingParams): RequestGrammar[] | null {
+    if (!params.structuredOutputs) return null;
+    const manager = this.structuredOutputManager;
+    if (manager === null) throw new StructuredOutputError("structured outputs are not available on this engine");
+    const grammars: RequestGrammar[] = [];
+    try {
+      for (let i = 0; i < params.n; i++) grammars.push(manager.createRequestGrammar(params.structuredOutputs));
+    } catch (e) {
+      for (const g of grammars) g.dispose();
+      throw e;
+    }
+    return grammars;
+  }
+
   private update(so: SchedulerOutput, ro: ModelRunnerOutput): RequestOutput[] {
     const now = performance.now() / 1000;
     this.stats.onStep(so, this.scheduler);
@@ -121,7 +154,7 @@ export class LLMEngine {
       this.stats.onToken(req, now);
       req.firstTokenTime ??= now;
       req.lastTokenTime = now;
-      const stopped = checkStopTokens(req, this.maxModelLen);
+      const stopped = finishOnGrammar(req, sample.tokenId) || checkStopTokens(req, this.maxModelLen);
       const stoppedByString = this.outputProcessor.processNewTokens(req);
       if (stopped || stoppedByString) this.scheduler.finishRequest(req, req.status);
       const parent = this.childToParent.get(req.requestId)!;
@@ -133,6 +166,7 @@ export class LLMEngine {
   }
 
   private finishChild(parent: ParentRequest, req: Request): CompletionOutput {
+    req.grammar?.dispose();
     const out = this.outputProcessor.makeOutput(req);
     this.stats.onFinished(req);
     this.childToParent.delete(req.requestId);

@@ -1,0 +1,75 @@
+/**
+ * 50 JSON schemas, each sampled at temperature 1 with several seeds on tiny random-weight models. Without
+ * the grammar their output is noise, so every valid output is the grammar's doing.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import Ajv2020 from "ajv/dist/2020";
+import type { TinyModelName } from "../support/tiny_models";
+import { closeEngines, constrained, engineFor, generate, stopped } from "./harness";
+import { SCHEMAS } from "./schemas";
+
+afterAll(closeEngines);
+
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+// ajv knows no formats by itself; these are the formats the schemas use, per RFC 3339 / 4122 / 791.
+ajv.addFormat("date", /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/);
+ajv.addFormat("time", /^([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/i);
+ajv.addFormat("uuid", /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+ajv.addFormat("ipv4", /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/);
+
+const RUNS: [TinyModelName, number[]][] = [["llama3", [1, 2]], ["mistral", [3, 4, 5]]];
+
+describe.each(RUNS)("50 JSON schemas on %s", (model, seeds) => {
+  test(`seeds ${seeds.join(", ")}: every output validates; at least 90% finish with stop`, async () => {
+    expect(SCHEMAS.length).toBe(50);
+    const jobs = SCHEMAS.flatMap((s) => seeds.map((seed) => ({ s, seed })));
+    const outs = await generate(engineFor(model), jobs.map(({ s, seed }) => constrained({ json: s.schema, disableAnyWhitespace: true }, seed * 1000 + jobs.length)));
+    const failures: string[] = [];
+    outs.forEach((o, i) => {
+      if (o.finishReason !== "stop") return;
+      const { label, schema } = jobs[i].s;
+      let value: unknown;
+      try {
+        value = JSON.parse(o.text);
+      } catch {
+        failures.push(`${label}: not JSON: ${o.text}`);
+        return;
+      }
+      if (!ajv.validate(schema, value)) failures.push(`${label}: ${o.text}: ${ajv.errorsText()}`);
+    });
+    expect(failures).toEqual([]);
+    expect(stopped(outs).length).toBeGreaterThanOrEqual(Math.ceil(0.9 * outs.length));
+    expect(engineFor(model).engine.structuredOutputManager!.activeRequests).toBe(0);
+  });
+});
+
+test("any-whitespace JSON (the default) also validates on byte-level and byte-fallback vocabularies", async () => {
+  const picks = SCHEMAS.filter((_, i) => i % 5 === 0);
+  for (const model of ["qwen3", "mistral"] as const) {
+    const outs = await generate(engineFor(model), picks.map((s, i) => constrained({ json: s.schema }, 77 + i, { maxTokens: 400 })));
+    const done = stopped(outs);
+    for (const o of done) expect(ajv.validate(picks[outs.indexOf(o)].schema, JSON.parse(o.text))).toBe(true);
+    expect(done.length).toBeGreaterThanOrEqual(Math.ceil(0.5 * outs.length));
+  }
+});
+
+test("disable_additional_properties closes objects that allow extra keys", async () => {
+  const open = { type: "object", properties: { a: { type: "integer", minimum: 0, maximum: 9 } }, required: ["a"], additionalProperties: true };
+  const outs = await generate(engineFor("mistral"), [1, 2, 3, 4].map((seed) =>
+    constrained({ json: open, disableAnyWhitespace: true, disableAdditionalProperties: true }, seed)));
+  expect(stopped(outs).length).toBe(4);
+  for (const o of outs) expect(Object.keys(JSON.parse(o.text))).toEqual(["a"]);
+});
+
+test("json_object always parses (logit_bias toward closing tokens still applies under the grammar)", async () => {
+  const { tokenizer } = engineFor("llama3");
+  const closers = ['"', "}", "]", '"}', '"]', "}}", "null", "true", "1"].map((t) => tokenizer.encode(t, { addSpecialTokens: false }));
+  const logitBias = new Map(closers.filter((ids) => ids.length === 1).map(([id]) => [id, 6]));
+  const outs = await generate(engineFor("llama3"), Array.from({ length: 12 }, (_, i) => constrained({ jsonObject: true }, 500 + i, { logitBias, maxTokens: 300 })));
+  const done = stopped(outs);
+  expect(done.length).toBeGreaterThanOrEqual(11);
+  for (const o of done) {
+    const v = JSON.parse(o.text);
+    expect(typeof v === "object" && v !== null).toBe(true);
+  }
+});
