@@ -1,6 +1,8 @@
 /** Builds a ready LLMEngine from EngineArgs: model directory → config, tokenizer, backend, weights, KV cache. */
-import { CpuBackend } from "../backend/cpu/cpu_backend";
-import type { Backend } from "../backend/backend";
+import { type Backend, dtypeBytes } from "../backend/backend";
+import { CudaBackend } from "../backend/cuda/cuda_backend";
+import { kvCacheBlocksFor, measureKvCacheBudget } from "../backend/cuda/memory_profiler";
+import { createBackend } from "../backend/select";
 import type { EngineArgs } from "../config/engine_args";
 import { ensureDemoModel } from "../demo/demo_model";
 import { openCheckpoint } from "../model_loader/checkpoint";
@@ -9,6 +11,7 @@ import { loadModelConfig } from "../model_loader/hf_config";
 import type { ModelConfig } from "../model_loader/model_config";
 import { LlamaForCausalLM } from "../model/llama";
 import { ModelRunner } from "../runner/model_runner";
+import { profileRun } from "../runner/profile_run";
 import { Tokenizer } from "../tokenizer/tokenizer";
 import { StructuredOutputManager } from "../structured_output/structured_output_manager";
 import { KVCacheManager } from "./kv_cache_manager";
@@ -36,13 +39,15 @@ export function createEngine(args: EngineArgs, log: (line: string) => void = () 
   if (args.maxModelLen !== null && args.maxModelLen > modelConfig.maxPositionEmbeddings)
     throw new Error(`--max-model-len ${args.maxModelLen} exceeds the model's max_position_embeddings (${modelConfig.maxPositionEmbeddings}) in ${modelDir}/config.json`);
 
-  const backend = new CpuBackend({ numThreads: args.cpuThreads ?? undefined });
-  log(`backend: ${backend.description}`);
+  const { backend, reason } = createBackend(args.device ?? "cpu", { cpuThreads: args.cpuThreads });
+  log(`backend: ${backend.description} (${reason})`);
   const maxNumTokens = args.maxNumBatchedTokens;
   const model = new LlamaForCausalLM(modelConfig, backend, openCheckpoint(modelDir), maxNumTokens, args.maxNumSeqs);
   log(`loaded ${modelConfig.architecture} from ${modelDir} in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
 
-  const numBlocks = kvCacheBlocks(args, modelConfig, maxModelLen);
+  const numBlocks = backend instanceof CudaBackend
+    ? gpuKvCacheBlocks(args, model, backend, maxModelLen, log)
+    : kvCacheBlocks(args, modelConfig, maxModelLen);
   const runner = new ModelRunner(model, backend, {
     maxNumBatchedTokens: maxNumTokens, maxNumSeqs: args.maxNumSeqs, maxModelLen, blockSize: args.blockSize, numBlocks, seed: args.seed,
   });
@@ -59,6 +64,21 @@ export function createEngine(args: EngineArgs, log: (line: string) => void = () 
   });
   return { engine, modelDir, modelConfig, generationConfig, tokenizer, backend, maxModelLen, numBlocks };
 }
+
+// ---- CUDA: KV cache sized from --gpu-memory-utilization (src/backend/cuda/memory_profiler.ts) ----
+function gpuKvCacheBlocks(args: EngineArgs, model: LlamaForCausalLM, backend: CudaBackend, maxModelLen: number, log: (line: string) => void): number {
+  const c = model.config;
+  const utilization = args.gpuMemoryUtilization ?? 0.9;
+  const budget = measureKvCacheBudget(backend, utilization,
+    () => profileRun(model, backend, args.maxNumBatchedTokens, args.maxNumSeqs, args.blockSize));
+  const bytesPerBlock = 2 * c.numHiddenLayers * args.blockSize * c.numKeyValueHeads * c.headDim * dtypeBytes(backend.activationDtype);
+  const blocksPerSeq = Math.ceil(maxModelLen / args.blockSize);
+  const gib = (b: number) => (b / 2 ** 30).toFixed(2);
+  log(`memory profiling: ${gib(budget.usedBytes)} GiB in use after a ${args.maxNumBatchedTokens}-token forward (${budget.profileSeconds.toFixed(2)} s); ` +
+    `${gib(budget.kvCacheBytes)} GiB of ${gib(budget.totalBytes)} GiB left for the KV cache (--gpu-memory-utilization ${utilization})`);
+  return kvCacheBlocksFor(budget, bytesPerBlock, blocksPerSeq, blocksPerSeq * args.maxNumSeqs);
+}
+// ---- end CUDA ----
 
 /** Blocks that fit the KV memory budget, capped at what max_num_seqs full contexts could use. */
 function kvCacheBlocks(args: EngineArgs, c: ModelConfig, maxModelLen: number): number {

@@ -99,7 +99,8 @@ export class LLMEngine {
 
   step(): RequestOutput[] {
     const so = this.scheduler.schedule();
-    const ro = this.runner.execute(so, this.structuredOutputManager?.grammarBitmask(so.scheduled) ?? null);
+    const grammar = this.structuredOutputManager;
+    const ro = this.runner.execute(so, grammar && (() => grammar.grammarBitmask(so.scheduled)));
     return this.update(so, ro);
   }
 

@@ -60,12 +60,16 @@ export class ModelRunner {
     ) as Record<keyof HostBatch, Tensor>;
   }
 
-  /** `bitmasks`: the token bitmask of each constrained request that samples this step (structured outputs). */
-  execute(out: SchedulerOutput, bitmasks: ReadonlyMap<string, Int32Array> | null = null): ModelRunnerOutput {
+  /**
+   * `grammarBitmask` (structured outputs) gives the token bitmask of each constrained request that samples this
+   * step; it runs after the forward pass is queued, so on an asynchronous backend the masks fill while it runs.
+   */
+  execute(out: SchedulerOutput, grammarBitmask: (() => ReadonlyMap<string, Int32Array> | null) | null = null): ModelRunnerOutput {
     const result: ModelRunnerOutput = { sampled: new Map(), promptLogprobs: new Map() };
     if (out.scheduled.length === 0) return result;
     const { batch, rows } = this.prepareInputs(out);
     const logitsDev = this.model.forward(batch, this.kvCaches);
+    const bitmasks = grammarBitmask?.() ?? null;
     const vocab = this.model.config.vocabSize;
     const logits = this.backend.readF32(logitsDev, batch.numLogits * vocab);
     for (const r of rows) {

@@ -15,6 +15,11 @@ interface Job {
 }
 
 const INIT_TIMEOUT_MS = 120_000;
+// A compiled binary embeds each entry point under /$bunfs/root by its path from the repo root (scripts/build.mjs
+// must list compile_worker.ts as an entry point); from source the worker sits next to this file.
+const WORKER_URL = import.meta.url.includes("/$bunfs/")
+  ? "/$bunfs/root/src/structured_output/compile_worker.ts"
+  : new URL("./compile_worker.ts", import.meta.url).href;
 
 export class CompileGuard {
   private worker: Worker | null = null;
@@ -23,6 +28,7 @@ export class CompileGuard {
   private busy = false;
   private nextId = 1;
   private onReply: ((r: CompileWorkerReply) => void) | null = null;
+  private abandon: ((e: Error) => void) | null = null; // rejects the request in flight
 
   constructor(private readonly tokenizerInfo: () => TokenizerInfoSpec, readonly timeoutMs: number) {
     if (!(timeoutMs > 0)) throw new Error(`CompileGuard: timeoutMs must be positive, got ${timeoutMs}`);
@@ -36,9 +42,11 @@ export class CompileGuard {
     });
   }
 
-  /** Stops the worker; queued checks are rejected. */
+  /** Stops the worker; the running and queued checks are rejected. */
   close(): void {
-    for (const job of this.queue.splice(0)) job.reject(new StructuredOutputError("the grammar compiler was shut down"));
+    const closed = new StructuredOutputError("the grammar compiler was shut down");
+    for (const job of this.queue.splice(0)) job.reject(closed);
+    this.abandon?.(closed);
     this.stopWorker();
   }
 
@@ -73,7 +81,7 @@ export class CompileGuard {
       this.worker.ref();
       return this.ready;
     }
-    this.worker = new Worker(new URL("./compile_worker.ts", import.meta.url).href);
+    this.worker = new Worker(WORKER_URL);
     this.worker.onmessage = (ev: MessageEvent<CompileWorkerReply>) => this.onReply?.(ev.data);
     this.worker.onerror = (ev: ErrorEvent) => this.onReply?.({ type: "failed", id: -1, message: `compile worker crashed: ${ev.message}` });
     this.ready = this.request({ type: "init", tokenizerInfo: this.tokenizerInfo() }, INIT_TIMEOUT_MS, () => "the grammar compiler did not start")
@@ -88,16 +96,18 @@ export class CompileGuard {
   private request(msg: CompileWorkerRequest, timeoutMs: number, timeoutMessage: () => string): Promise<CompileWorkerReply> {
     const worker = this.worker!;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.onReply = null;
-        this.stopWorker();
-        reject(new StructuredOutputError(timeoutMessage()));
-      }, timeoutMs);
-      this.onReply = (r) => {
+      const settle = () => {
         clearTimeout(timer);
         this.onReply = null;
-        resolve(r);
+        this.abandon = null;
       };
+      const timer = setTimeout(() => {
+        settle();
+        this.stopWorker();
+        reject(new StructuredOutputError(timeoutMessage(), true));
+      }, timeoutMs);
+      this.onReply = (r) => (settle(), resolve(r));
+      this.abandon = (e) => (settle(), reject(e));
       worker.postMessage(msg);
     });
   }

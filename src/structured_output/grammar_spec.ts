@@ -14,8 +14,7 @@ export type GrammarSpec =
 /** The spec of validated structured-output params (exactly one constraint kind is set). */
 export function grammarSpecFromParams(p: StructuredOutputsParams): GrammarSpec {
   if (p.json !== undefined && p.json !== null) {
-    let schema = typeof p.json === "string" ? p.json : JSON.stringify(p.json);
-    if (p.disableAdditionalProperties) schema = withoutAdditionalProperties(schema);
+    const schema = normalizeSchema(typeof p.json === "string" ? p.json : JSON.stringify(p.json), p.disableAdditionalProperties === true);
     return { kind: "json_schema", schema, anyWhitespace: !p.disableAnyWhitespace };
   }
   if (p.jsonObject) return { kind: "json_object" };
@@ -31,29 +30,50 @@ export function grammarKey(spec: GrammarSpec): string {
 }
 
 // A schema string that is not JSON is left alone: the compiler reports the parse error.
-function withoutAdditionalProperties(schema: string): string {
+function normalizeSchema(schema: string, closeObjects: boolean): string {
+  const boundedStrings = /"(minLength|maxLength)"/.test(schema);
+  if (!closeObjects && !boundedStrings) return schema;
   let parsed: unknown;
   try {
     parsed = JSON.parse(schema);
   } catch {
     return schema;
   }
-  closeObjects(parsed);
+  visitSchemas(parsed, (s) => {
+    if (closeObjects && isObjectSchema(s)) s.additionalProperties = false;
+    if (boundedStrings) excludeControlChars(s);
+  });
   return JSON.stringify(parsed);
+}
+
+function isObjectSchema(s: Record<string, unknown>): boolean {
+  return s.type === "object" || (Array.isArray(s.type) && s.type.includes("object")) || "properties" in s;
+}
+
+// xgrammar 0.1.27 turns a length-bounded string into [^"\\\r\n]{min,max}, which admits raw control characters
+// that no JSON parser accepts. The same bounds as a pattern over the valid characters give the right grammar.
+function excludeControlChars(s: Record<string, unknown>): void {
+  if (s.type !== "string" || s.pattern !== undefined || s.format !== undefined || s.enum !== undefined || s.const !== undefined) return;
+  const min = typeof s.minLength === "number" ? s.minLength : 0;
+  const max = typeof s.maxLength === "number" ? String(s.maxLength) : "";
+  if (s.minLength === undefined && s.maxLength === undefined) return;
+  s.pattern = `^[^"\\\\\\x00-\\x1f]{${min},${max}}$`;
+  delete s.minLength;
+  delete s.maxLength;
 }
 
 const SUBSCHEMA_MAPS = ["properties", "patternProperties", "$defs", "definitions", "dependentSchemas"];
 const SUBSCHEMA_LISTS = ["anyOf", "oneOf", "allOf", "prefixItems"];
-const SUBSCHEMAS = ["items", "additionalItems", "not", "if", "then", "else", "contains", "unevaluatedItems"];
+const SUBSCHEMAS = ["items", "additionalItems", "additionalProperties", "not", "if", "then", "else", "contains", "unevaluatedItems"];
 
-function closeObjects(node: unknown): void {
+function visitSchemas(node: unknown, fn: (s: Record<string, unknown>) => void): void {
   if (typeof node !== "object" || node === null || Array.isArray(node)) return;
   const s = node as Record<string, unknown>;
-  if (s.type === "object" || (Array.isArray(s.type) && s.type.includes("object")) || "properties" in s) s.additionalProperties = false;
   for (const key of SUBSCHEMA_MAPS) {
     const m = s[key];
-    if (typeof m === "object" && m !== null) for (const v of Object.values(m)) closeObjects(v);
+    if (typeof m === "object" && m !== null) for (const v of Object.values(m)) visitSchemas(v, fn);
   }
-  for (const key of SUBSCHEMA_LISTS) if (Array.isArray(s[key])) for (const v of s[key] as unknown[]) closeObjects(v);
-  for (const key of SUBSCHEMAS) closeObjects(s[key]);
+  for (const key of SUBSCHEMA_LISTS) if (Array.isArray(s[key])) for (const v of s[key] as unknown[]) visitSchemas(v, fn);
+  for (const key of SUBSCHEMAS) visitSchemas(s[key], fn);
+  fn(s);
 }

@@ -31,7 +31,7 @@ export interface StructuredOutputConfig {
 export const DEFAULT_COMPILE_TIMEOUT_MS = 10_000;
 const DEFAULT_CACHE_MAX_ENTRIES = 256;
 const DEFAULT_CACHE_MAX_BYTES = 512 * 1024 * 1024;
-// A prepared grammar is kept from eviction until its request is added, or for this long at most.
+// A prepared grammar is kept from eviction until its requests are added, or for this long at most.
 const PIN_MS = 60_000;
 const MAX_REMEMBERED_FAILURES = 256;
 const MASK_TIME_SAMPLES = 1 << 16;
@@ -43,7 +43,7 @@ export class StructuredOutputManager {
   private readonly guard: CompileGuard;
   private readonly cache: GrammarCache<CompiledGrammar>;
   private readonly inflight = new Map<string, Promise<void>>();
-  private readonly pinnedUntil = new Map<string, number>();
+  private readonly pins = new Map<string, { count: number; until: number }>();
   private readonly failures = new Map<string, string>(); // key → message of a deterministic compile error
   private numActive = 0;
   private bitmask: Int32Array | null = null;
@@ -54,7 +54,7 @@ export class StructuredOutputManager {
     this.guard = new CompileGuard(() => this.getTokenizerInfo(), config.compileTimeoutMs ?? DEFAULT_COMPILE_TIMEOUT_MS);
     this.cache = new GrammarCache<CompiledGrammar>({
       maxEntries: config.cacheMaxEntries ?? DEFAULT_CACHE_MAX_ENTRIES, maxBytes: config.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
-    }, (key) => (this.pinnedUntil.get(key) ?? 0) > performance.now());
+    }, (key) => (this.pins.get(key)?.until ?? 0) > performance.now());
   }
 
   /**
@@ -74,7 +74,8 @@ export class StructuredOutputManager {
       }
       await pending;
     }
-    this.pinnedUntil.set(key, performance.now() + PIN_MS);
+    const pin = this.pins.get(key);
+    this.pins.set(key, { count: (pin?.count ?? 0) + 1, until: performance.now() + PIN_MS });
   }
 
   /** A new matcher for a request whose params were prepared; throws StructuredOutputError otherwise. */
@@ -83,9 +84,25 @@ export class StructuredOutputManager {
     const grammar = this.cache.get(key);
     if (grammar === undefined || this.compiler === null)
       throw new StructuredOutputError("the structured output grammar is not compiled: await prepareStructuredOutput(params) before addRequest");
-    this.pinnedUntil.delete(key);
+    this.unpin(key);
     this.numActive++;
     return new RequestGrammar(this.compiler.createMatcher(grammar), () => this.numActive--);
+  }
+
+  /**
+   * How `text` stands against the prepared grammar of `params`: "complete" (a stop token may follow),
+   * "prefix" (it can still be completed) or "rejected". For checking outputs, not for serving.
+   */
+  matchText(params: StructuredOutputsParams, text: string): "complete" | "prefix" | "rejected" {
+    const grammar = this.cache.get(grammarKey(grammarSpecFromParams(params)));
+    if (grammar === undefined || this.compiler === null) throw new StructuredOutputError("matchText: the grammar is not prepared");
+    const m = this.compiler.createMatcher(grammar);
+    try {
+      if (!m.acceptString(text)) return "rejected";
+      return this.config.stopTokenIds.some((id) => m.acceptToken(id)) ? "complete" : "prefix";
+    } finally {
+      m.dispose();
+    }
   }
 
   /**
@@ -108,11 +125,12 @@ export class StructuredOutputManager {
   }
 
   /** Mask fill times in µs over the most recent fills (up to 65536). */
-  maskTimeStats(): { count: number; p50Us: number; p99Us: number } {
+  maskTimeStats(): { count: number; p50Us: number; p99Us: number; meanUs: number } {
     const n = Math.min(this.numMaskFills, MASK_TIME_SAMPLES);
-    if (n === 0) return { count: 0, p50Us: 0, p99Us: 0 };
+    if (n === 0) return { count: 0, p50Us: 0, p99Us: 0, meanUs: 0 };
     const sorted = this.maskTimesUs.slice(0, n).sort();
-    return { count: this.numMaskFills, p50Us: sorted[Math.floor(0.5 * (n - 1))], p99Us: sorted[Math.floor(0.99 * (n - 1))] };
+    const mean = sorted.reduce((a, b) => a + b, 0) / n;
+    return { count: this.numMaskFills, p50Us: sorted[Math.floor(0.5 * (n - 1))], p99Us: sorted[Math.floor(0.99 * (n - 1))], meanUs: mean };
   }
 
   resetMaskTimeStats(): void {
@@ -127,10 +145,13 @@ export class StructuredOutputManager {
     return this.numActive;
   }
 
-  /** Stops the compile worker and frees cached grammars (live matchers keep working). */
+  /** Stops the compile worker and frees cached grammars and the compiler (live matchers keep working). */
   close(): void {
     this.guard.close();
     this.cache.clear();
+    this.compiler?.dispose();
+    this.compiler = null;
+    this.compilerPromise = null;
   }
 
   private async compile(spec: GrammarSpec, key: string): Promise<void> {
@@ -138,7 +159,7 @@ export class StructuredOutputManager {
     try {
       await this.guard.check(spec);
     } catch (e) {
-      if (e instanceof StructuredOutputError && !/took longer/.test(e.message)) this.rememberFailure(key, e.message);
+      if (e instanceof StructuredOutputError && !e.timedOut) this.rememberFailure(key, e.message);
       throw e;
     }
     const compiler = await compilerPromise;
@@ -158,10 +179,15 @@ export class StructuredOutputManager {
     return this.tokenizerInfo;
   }
 
+  private unpin(key: string): void {
+    const pin = this.pins.get(key);
+    if (pin !== undefined && --pin.count <= 0) this.pins.delete(key);
+  }
+
   // Pins expire, so a prepared request that is never added cannot hold its grammar forever.
   private dropExpiredPins(): void {
     const now = performance.now();
-    for (const [key, until] of this.pinnedUntil) if (until < now || !this.cache.has(key)) this.pinnedUntil.delete(key);
+    for (const [key, pin] of this.pins) if (pin.until < now || !this.cache.has(key)) this.pins.delete(key);
   }
 
   private rememberFailure(key: string, message: string): void {

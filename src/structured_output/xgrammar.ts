@@ -41,7 +41,13 @@ interface VectorHandle {
   $$?: { ptr: number };
 }
 
-let logSink: (line: string) => void = (line) => process.stderr.write(`xgrammar: ${line}\n`);
+const printed = new Set<string>();
+// Each distinct line once: the same warning repeats for every state of a grammar.
+let logSink: (line: string) => void = (line) => {
+  if (printed.has(line) || printed.size > 1000) return;
+  printed.add(line);
+  process.stderr.write(`xgrammar: ${line}\n`);
+};
 let runtime: Promise<Runtime> | null = null;
 
 /** Routes xgrammar's log lines (warnings, and the message of a fatal error); the compile worker collects them. */
@@ -54,13 +60,14 @@ function loadRuntime(): Promise<Runtime> {
   return runtime;
 }
 
-// The module binds console.error and picks its memory when it first initializes, so both are hooked for that
-// moment only: its log lines then go through `logSink`, and its memory is known for zero-copy mask reads.
+// The module binds console.log (its warnings) and console.error (its fatal errors) and picks its memory when it
+// first initializes, so these are hooked for that moment only: its lines then go through `logSink` (never to
+// stdout, which may carry a command's output), and its memory is known for zero-copy mask reads.
 async function initRuntime(): Promise<Runtime> {
-  const realError = console.error;
+  const realLog = console.log, realError = console.error;
   const realInstantiate = WebAssembly.instantiate;
   let memory: WebAssembly.Memory | null = null;
-  console.error = (...args: unknown[]) => logSink(args.map(String).join(" "));
+  console.log = console.error = (...args: unknown[]) => logSink(args.map(String).join(" "));
   (WebAssembly as { instantiate: unknown }).instantiate = async (...args: unknown[]) => {
     const result = await (realInstantiate as (...a: unknown[]) => Promise<unknown>)(...args);
     const instance = (result as { instance?: WebAssembly.Instance }).instance ?? (result as WebAssembly.Instance);
@@ -78,6 +85,7 @@ async function initRuntime(): Promise<Runtime> {
     probe.dispose(); compiled.dispose(); compiler.dispose(); info.dispose();
     return rt;
   } finally {
+    console.log = realLog;
     console.error = realError;
     (WebAssembly as { instantiate: unknown }).instantiate = realInstantiate;
   }

@@ -3,7 +3,8 @@
  * maxLength, pattern or format) and numbers have bounds, because a random-weight model otherwise writes
  * an unbounded string or number and only stops at max_tokens. Bounds on non-integer numbers are left out:
  * xgrammar 0.1.27 enforces them only approximately (it accepts 1.5 under maximum 1), and integer maxima such as
- * 120 or 180 are avoided: it also accepts 121-129 and 181-189 there.
+ * 120 or 180 are avoided: it also accepts 121-129 and 181-189 there. Its "ipv4" format allows leading zeros
+ * ("052.1.1.1"), which RFC 3986 validators reject, so that format is not used either.
  */
 
 const name = { type: "string", maxLength: 5 };
@@ -66,6 +67,6 @@ export const SCHEMAS: { label: string; schema: Record<string, unknown> }[] = [
   { label: "date", schema: { type: "object", properties: { d: { type: "string", format: "date" } }, required: ["d"] } },
   { label: "time", schema: { type: "object", properties: { t: { type: "string", format: "time" } }, required: ["t"] } },
   { label: "uuid", schema: { type: "object", properties: { id: { type: "string", format: "uuid" } }, required: ["id"] } },
-  { label: "ipv4", schema: { type: "object", properties: { ip: { type: "string", format: "ipv4" } }, required: ["ip"] } },
+  { label: "date-time", schema: { type: "object", properties: { at: { type: "string", format: "date-time" } }, required: ["at"] } },
   { label: "patterns", schema: { type: "object", properties: { sku: { type: "string", pattern: "^[A-Z]{2}-[0-9]{3}$" }, hex: { type: "string", pattern: "^#[0-9a-f]{6}$" } }, required: ["sku", "hex"] } },
 ];
