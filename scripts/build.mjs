@@ -18,6 +18,8 @@ execFileSync(process.execPath, [join(root, "scripts", "build-native.mjs")], { st
 const nativeDir = join(root, "build", "native");
 const manifest = JSON.parse(readFileSync(join(nativeDir, "manifest.json"), "utf8"));
 const libs = manifest.libraries ?? manifest.variants.map((v) => v.file ?? `libvk_cpu_${v.name ?? v}.so`);
+// The CUDA library (scripts/build-cuda.mjs, only where the toolkit is) rides along when it was built.
+if (existsSync(join(nativeDir, "libvk_cuda.so")) && !libs.includes("libvk_cuda.so")) libs.push("libvk_cuda.so");
 const genDir = join(root, "build", "gen");
 mkdirSync(genDir, { recursive: true });
 const rel = (p) => "./" + relative(genDir, p).split("\\").join("/");

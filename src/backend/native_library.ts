@@ -82,7 +82,11 @@ function extractEmbedded(name: string, source: string): string {
 
 /** Path of a variant's library on disk, or null when it was not built / embedded. */
 function locate(variant: CpuVariant): string | null {
-  const name = libraryName(variant);
+  return locateLibrary(libraryName(variant));
+}
+
+/** Path of a kernel library file (e.g. libvk_cuda.so) on disk, embedded or built; null when absent. */
+export function locateLibrary(name: string): string | null {
   if (!embedded) {
     const path = join(BUILD_DIR, name);
     return existsSync(path) ? path : null;

@@ -13,6 +13,9 @@ export interface EngineArgs {
   cpuThreads: number | null;
   seed: number;
   maxLogprobs: number;
+  // Optional so literals written before these flags existed (tests, benches) still type-check; they run on the CPU.
+  device?: "auto" | "cpu" | "cuda"; // auto: CUDA when its runtime and a device are present, else the CPU
+  gpuMemoryUtilization?: number; // fraction of device memory for weights, activations and the KV cache
 }
 
 export const ENGINE_FLAGS: FlagSpec[] = [
@@ -27,6 +30,8 @@ export const ENGINE_FLAGS: FlagSpec[] = [
   { name: "cpu-threads", type: "int", help: "kernel threads on the CPU backend; default: all CPUs" },
   { name: "seed", type: "int", default: 0, help: "random seed for requests without their own seed" },
   { name: "max-logprobs", type: "int", default: 20, help: "largest logprobs / prompt_logprobs a request may ask for" },
+  { name: "device", type: "string", default: "auto", choices: ["auto", "cpu", "cuda"], help: "backend: auto picks CUDA when its runtime and a GPU are present, else the CPU (the log says why)" },
+  { name: "gpu-memory-utilization", type: "float", default: 0.9, help: "fraction of GPU memory for the engine, in (0, 1]; the KV cache gets what weights and a profiling step leave of it (CUDA only)" },
 ];
 
 /** Builds EngineArgs from parsed flag values, failing with a message that names the flag. */
@@ -43,6 +48,8 @@ export function engineArgsFrom(v: Record<string, unknown>): EngineArgs {
     cpuThreads: (v["cpu-threads"] as number | undefined) ?? null,
     seed: v["seed"] as number,
     maxLogprobs: v["max-logprobs"] as number,
+    device: v["device"] as EngineArgs["device"],
+    gpuMemoryUtilization: v["gpu-memory-utilization"] as number,
   };
   const positive = (flag: string, x: number | null, max = 2 ** 31 - 1) => {
     if (x !== null && !(Number.isSafeInteger(x) && x >= 1 && x <= max)) throw new ArgError(`argument --${flag}: must be an integer in [1, ${max}], got ${x}`);
@@ -52,6 +59,7 @@ export function engineArgsFrom(v: Record<string, unknown>): EngineArgs {
   positive("max-num-batched-tokens", a.maxNumBatchedTokens, 1 << 20);
   positive("cpu-threads", a.cpuThreads, 1024);
   if (![1, 2, 4, 8, 16, 32, 64, 128].includes(a.blockSize)) throw new ArgError(`argument --block-size: must be a power of two up to 128, got ${a.blockSize}`);
+  if (!(a.gpuMemoryUtilization! > 0 && a.gpuMemoryUtilization! <= 1)) throw new ArgError(`argument --gpu-memory-utilization: must be in (0, 1], got ${a.gpuMemoryUtilization}`);
   if (a.maxLogprobs < 0) throw new ArgError(`argument --max-logprobs: must be non-negative, got ${a.maxLogprobs}`);
   if (!a.enableChunkedPrefill && a.maxModelLen !== null && a.maxModelLen > a.maxNumBatchedTokens)
     throw new ArgError(`argument --max-num-batched-tokens: ${a.maxNumBatchedTokens} is smaller than --max-model-len ${a.maxModelLen}; enable chunked prefill or raise it`);

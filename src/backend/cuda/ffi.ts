@@ -1,0 +1,119 @@
+// The CUDA kernel library's bun:ffi symbol table (native/include/vllm_kernels.h, the (optional)
+// section included) and thin typed wrappers. Pointers other than host buffers are device pointers.
+import { CString, dlopen, FFIType, type Pointer, ptr as ptrOf } from "bun:ffi";
+
+const { ptr, i32, i64, f32, cstring, void: v } = FFIType;
+
+const SYMBOLS = {
+  vk_variant: { args: [], returns: cstring },
+  vk_activation_dtype: { args: [], returns: i32 },
+  vk_device_count: { args: [], returns: i32 },
+  vk_last_error: { args: [], returns: ptr },
+  vk_clear_error: { args: [], returns: v },
+  vk_mem_get_info: { args: [ptr, ptr], returns: i32 },
+  vk_alloc: { args: [i64], returns: ptr },
+  vk_free: { args: [ptr], returns: v },
+  vk_memcpy_h2d: { args: [ptr, ptr, i64], returns: v },
+  vk_memcpy_d2h: { args: [ptr, ptr, i64], returns: v },
+  vk_memcpy_d2d: { args: [ptr, ptr, i64], returns: v },
+  vk_synchronize: { args: [], returns: v },
+  vk_convert: { args: [ptr, i32, ptr, i32, i64], returns: v },
+  vk_embedding: { args: [ptr, ptr, i32, ptr, i32, i32], returns: v },
+  vk_rms_norm: { args: [ptr, ptr, ptr, i32, i32, i32, f32], returns: v },
+  vk_add_rms_norm: { args: [ptr, ptr, ptr, ptr, i32, i32, i32, f32], returns: v },
+  vk_rope: { args: [ptr, ptr, ptr, ptr, i32, i32, i32, i32], returns: v },
+  vk_silu_mul: { args: [ptr, ptr, i32, i32], returns: v },
+  vk_matmul: { args: [ptr, ptr, ptr, i32, ptr, i32, i32, i32], returns: v },
+  vk_matmul_f32: { args: [ptr, ptr, ptr, i32, ptr, i32, i32, i32], returns: v },
+  vk_reshape_and_cache: { args: [ptr, ptr, ptr, ptr, ptr, i32, i32, i32], returns: v },
+  vk_paged_attention: {
+    args: [ptr, ptr, ptr, ptr, ptr, i32, ptr, ptr, i32, i32, i32, i32, i32, f32],
+    returns: v,
+  },
+  vk_log_softmax: { args: [ptr, ptr, i32, i32], returns: v },
+  vk_topk: { args: [ptr, ptr, ptr, i32, i32, i32], returns: v },
+} as const;
+
+/**
+ * One loaded CUDA kernel library. Methods mirror the C functions one to one (same parameter order).
+ * Work is queued on the library's stream; failures are recorded for `lastError()`, never thrown here.
+ */
+export interface CudaKernels {
+  /** The device in use, e.g. "NVIDIA H100 80GB HBM3, sm_90". */
+  variant(): string;
+  /** VK_BF16 for this library. */
+  activationDtype(): number;
+  /** Usable devices; 0 when there is no driver or device. */
+  deviceCount(): number;
+  /** The first failure since `clearError()`, or null. */
+  lastError(): string | null;
+  clearError(): void;
+  /** Free and total device memory in bytes, or null on failure. */
+  memGetInfo(): { free: number; total: number } | null;
+  /** Zero-filled device memory; null when the device is out of memory. */
+  alloc(nbytes: number): Pointer | null;
+  free(p: Pointer): void;
+  memcpyH2D(dst: Pointer, src: Pointer, nbytes: number): void;
+  /** Waits for the queued work, then copies. */
+  memcpyD2H(dst: Pointer, src: Pointer, nbytes: number): void;
+  memcpyD2D(dst: Pointer, src: Pointer, nbytes: number): void;
+  synchronize(): void;
+  convert(dst: Pointer, dstDtype: number, src: Pointer, srcDtype: number, n: number): void;
+  embedding(out: Pointer, table: Pointer, dtype: number, ids: Pointer, nTokens: number, hidden: number): void;
+  rmsNorm(out: Pointer, x: Pointer, w: Pointer, wdtype: number, nRows: number, hidden: number, eps: number): void;
+  addRmsNorm(out: Pointer, residual: Pointer, x: Pointer, w: Pointer, wdtype: number, nRows: number, hidden: number,
+    eps: number): void;
+  rope(q: Pointer, k: Pointer, positions: Pointer, invFreq: Pointer, nTokens: number, nQHeads: number,
+    nKvHeads: number, headDim: number): void;
+  siluMul(out: Pointer, gateUp: Pointer, nTokens: number, inter: number): void;
+  matmul(out: Pointer, x: Pointer, w: Pointer, wdtype: number, bias: Pointer | null, m: number, n: number,
+    k: number): void;
+  /** matmul with an f32 output (logits). */
+  matmulF32(out: Pointer, x: Pointer, w: Pointer, wdtype: number, bias: Pointer | null, m: number, n: number,
+    k: number): void;
+  reshapeAndCache(k: Pointer, v: Pointer, kCache: Pointer, vCache: Pointer, slotMapping: Pointer, nTokens: number,
+    nKvHeads: number, headDim: number): void;
+  pagedAttention(out: Pointer, q: Pointer, kCache: Pointer, vCache: Pointer, blockTables: Pointer,
+    maxBlocksPerSeq: number, seqLens: Pointer, queryStartLoc: Pointer, nSeqs: number, nQHeads: number,
+    nKvHeads: number, headDim: number, blockSize: number, scale: number): void;
+  logSoftmax(out: Pointer, x: Pointer, nRows: number, nCols: number): void;
+  topk(outIds: Pointer, outVals: Pointer, x: Pointer, nRows: number, nCols: number, k: number): void;
+}
+
+/** dlopens the CUDA kernel library at `path`; throws (dlopen's message) when it or its CUDA libraries are missing. */
+export function openCudaKernels(path: string): CudaKernels {
+  const s = dlopen(path, SYMBOLS).symbols;
+  const info = new BigInt64Array(2);
+  return {
+    variant: () => String(s.vk_variant()),
+    activationDtype: s.vk_activation_dtype,
+    deviceCount: s.vk_device_count,
+    lastError: () => {
+      const p = s.vk_last_error();
+      return p ? String(new CString(p)) : null;
+    },
+    clearError: s.vk_clear_error,
+    memGetInfo: () => {
+      if (s.vk_mem_get_info(ptrOf(info.subarray(0, 1)), ptrOf(info.subarray(1, 2))) !== 0) return null;
+      return { free: Number(info[0]), total: Number(info[1]) };
+    },
+    alloc: (nbytes) => s.vk_alloc(nbytes) as Pointer | null,
+    free: s.vk_free,
+    memcpyH2D: s.vk_memcpy_h2d,
+    memcpyD2H: s.vk_memcpy_d2h,
+    memcpyD2D: s.vk_memcpy_d2d,
+    synchronize: s.vk_synchronize,
+    convert: s.vk_convert,
+    embedding: s.vk_embedding,
+    rmsNorm: s.vk_rms_norm,
+    addRmsNorm: s.vk_add_rms_norm,
+    rope: s.vk_rope,
+    siluMul: s.vk_silu_mul,
+    matmul: s.vk_matmul,
+    matmulF32: s.vk_matmul_f32,
+    reshapeAndCache: s.vk_reshape_and_cache,
+    pagedAttention: s.vk_paged_attention,
+    logSoftmax: s.vk_log_softmax,
+    topk: s.vk_topk,
+  };
+}
