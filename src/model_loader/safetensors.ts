@@ -1,7 +1,7 @@
 // Safetensors reader: [u64 LE header length N][N bytes UTF-8 JSON header][data buffer].
 // The file is memory-mapped and tensors are zero-copy views, so opening a multi-GB checkpoint touches
 // only the header pages. Every structural rule is checked up front so later code can trust the views.
-import { statSync } from "node:fs";
+import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { ModelLoadError } from "./errors";
 
 export type SafetensorsDtype =
@@ -59,11 +59,10 @@ export function openSafetensors(path: string): SafetensorsFile {
   if (fileSize < LENGTH_PREFIX_BYTES) {
     throw new ModelLoadError(path, `file is ${fileSize} bytes, too short to hold the 8-byte header length`);
   }
-  const bytes = mapFile(path);
-  const headerLen = readHeaderLength(path, bytes);
+  const headerLen = readHeaderLength(path, readBytes(path, 0, LENGTH_PREFIX_BYTES), fileSize);
   const dataStart = LENGTH_PREFIX_BYTES + headerLen;
-  const header = parseHeader(path, bytes.subarray(LENGTH_PREFIX_BYTES, dataStart));
-  const data = bytes.subarray(dataStart);
+  const header = parseHeader(path, readBytes(path, LENGTH_PREFIX_BYTES, headerLen));
+  const data = { byteLength: fileSize - dataStart };
 
   let metadata: Record<string, string> = {};
   const entries: TensorEntry[] = [];
@@ -74,9 +73,10 @@ export function openSafetensors(path: string): SafetensorsFile {
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   checkCoverage(path, entries, data.byteLength);
 
+  const view = dataViewer(path, fileSize, dataStart);
   const tensors = new Map<string, TensorInfo>();
   for (const e of entries) {
-    tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, file: path, data: data.subarray(e.begin, e.end) });
+    tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, file: path, data: view(e.name, e.begin, e.end) });
   }
   return { path, metadata, tensors };
 }
@@ -92,23 +92,58 @@ function statFileSize(path: string): number {
   return st.size;
 }
 
-function mapFile(path: string): Uint8Array {
+/** Bun.mmap maps at most 4 GiB - 1 at once; real checkpoints have shards past 4 GiB. */
+const MAX_MAPPING = 2 ** 32 - 1;
+const MAP_ALIGN = 65536; // a multiple of every page size in use
+
+/** Zero-copy views of tensor data: one mapping of the whole file, or one per tensor for files past 4 GiB. */
+function dataViewer(path: string, fileSize: number, dataStart: number): (name: string, begin: number, end: number) => Uint8Array {
+  if (fileSize <= MAX_MAPPING) {
+    const bytes = mapFile(path);
+    return (_name, begin, end) => bytes.subarray(dataStart + begin, dataStart + end);
+  }
+  return (name, begin, end) => {
+    const start = dataStart + begin;
+    const offset = start - (start % MAP_ALIGN);
+    if (dataStart + end - offset > MAX_MAPPING) throw new ModelLoadError(path, "is larger than 4 GiB, which cannot be mapped at once", name);
+    if (end === begin) return new Uint8Array(0);
+    return mapFile(path, { offset, size: dataStart + end - offset }).subarray(start - offset);
+  };
+}
+
+function mapFile(path: string, range?: { offset: number; size: number }): Uint8Array {
   try {
-    return Bun.mmap(path);
+    return range ? Bun.mmap(path, range) : Bun.mmap(path);
   } catch (e) {
     throw new ModelLoadError(path, `cannot memory-map: ${(e as Error).message}`);
   }
 }
 
-function readHeaderLength(path: string, bytes: Uint8Array): number {
-  const n = new DataView(bytes.buffer, bytes.byteOffset, LENGTH_PREFIX_BYTES).getBigUint64(0, true);
+function readBytes(path: string, position: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  const fd = openSync(path, "r");
+  try {
+    let done = 0;
+    while (done < length) {
+      const n = readSync(fd, out, done, length - done, position + done);
+      if (n === 0) throw new ModelLoadError(path, `unexpected end of file at byte ${position + done}`);
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}
+
+function readHeaderLength(path: string, prefix: Uint8Array, fileSize: number): number {
+  const n = new DataView(prefix.buffer, prefix.byteOffset, LENGTH_PREFIX_BYTES).getBigUint64(0, true);
   if (n === 0n) throw new ModelLoadError(path, "header length is 0");
   if (n > BigInt(MAX_HEADER_BYTES)) {
     throw new ModelLoadError(path, `header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit (corrupt file?)`);
   }
   const len = Number(n);
-  if (LENGTH_PREFIX_BYTES + len > bytes.byteLength) {
-    throw new ModelLoadError(path, `header length ${len} runs past the end of the ${bytes.byteLength}-byte file (truncated?)`);
+  if (LENGTH_PREFIX_BYTES + len > fileSize) {
+    throw new ModelLoadError(path, `header length ${len} runs past the end of the ${fileSize}-byte file (truncated?)`);
   }
   return len;
 }

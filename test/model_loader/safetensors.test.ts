@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ModelLoadError } from "../../src/model_loader/errors";
@@ -253,5 +253,33 @@ describe("duplicate key scan", () => {
   test("only top-level keys count, strings with braces and escapes are skipped", () => {
     expect(findDuplicateTopLevelKey('{"a":{"a":1,"b":[{"a":2}]},"b":"}{,\\"a\\"","c":[1,{"b":3}]}')).toBeNull();
     expect(findDuplicateTopLevelKey('{"a":1,"b":{"x":"\\"a\\""},"\\u0061":2}')).toBe("a");
+  });
+});
+
+describe("files past 4 GiB", () => {
+  test("are mapped per tensor (sparse 5 GB file, data checked at both ends)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "st-big-"));
+    const path = join(dir, "big.safetensors");
+    try {
+      const a = 3_000_000_000, b = 2_000_000_000;
+      let header = JSON.stringify({ a: { dtype: "U8", shape: [a], data_offsets: [0, a] }, b: { dtype: "U8", shape: [b], data_offsets: [a, a + b] } });
+      header += " ".repeat((8 - (header.length % 8)) % 8);
+      const prefix = Buffer.alloc(8);
+      prefix.writeBigUInt64LE(BigInt(header.length));
+      const dataStart = 8 + header.length;
+      const fd = openSync(path, "w");
+      writeSync(fd, prefix, 0, 8, 0);
+      writeSync(fd, Buffer.from(header), 0, header.length, 8);
+      writeSync(fd, Uint8Array.of(7), 0, 1, dataStart + a + 5);
+      writeSync(fd, Uint8Array.of(9), 0, 1, dataStart + a - 1);
+      ftruncateSync(fd, dataStart + a + b);
+      closeSync(fd);
+      const f = openSafetensors(path);
+      expect(f.tensors.get("b")!.data.byteLength).toBe(b);
+      expect(f.tensors.get("b")!.data[5]).toBe(7);
+      expect(f.tensors.get("a")!.data[a - 1]).toBe(9);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
