@@ -36,7 +36,9 @@ writeFileSync(join(genDir, "entry.ts"), lines.join("\n"));
 
 mkdirSync(join(root, "dist"), { recursive: true });
 const t0 = Date.now();
-execFileSync(bun, ["build", "--compile", "--minify-syntax", join(genDir, "entry.ts"), "--outfile", join(root, "dist", "vllm")], {
+// The grammar compile worker is a second entry point: workers load it from the embedded filesystem.
+const worker = join(root, "src", "structured_output", "compile_worker.ts");
+execFileSync(bun, ["build", "--compile", "--minify-syntax", join(genDir, "entry.ts"), worker, "--outfile", join(root, "dist", "vllm")], {
   stdio: ["ignore", "ignore", "inherit"],
   cwd: root,
 });
