@@ -109,6 +109,30 @@ void vk_convert(void* dst, int dst_dtype, const void* src, int src_dtype, int64_
 /* vk_matmul with f32 output (lm_head logits for sampling). */
 void vk_matmul_f32(float* out, const vk_act* x, const void* w, int wdtype, const float* bias, int m, int n, int k);
 
+/* Sampling on the device, so only token ids and logprobs cross to the host. GPU libraries only: the CPU
+ * library has none (its backend samples on the host, src/sample/sampler.ts, whose semantics this follows).
+ * Entry r reads row rows[r] of logits ([*, vocab] f32) and writes out_tokens[r]:
+ * - fparams[r] = {temperature, top_p, min_p, u}, iparams[r] = {top_k, n_logprobs, forced_token, bitmask_row}
+ *   ([n_rows, 4] each). forced_token >= 0 scores that token instead of sampling (prompt logprobs).
+ * - Logits processors: ops [op_starts[r], op_starts[r+1]) of op_tokens (distinct within a row) and op_params
+ *   ([n_ops, 3] = add, repetition penalty, subtract): x = x + add (-inf masks), then x = x > 0 ? x / rep :
+ *   x * rep unless rep == 1, then x = x - subtract, each step rounded to f32. Applied in place and undone
+ *   before the call returns (op_saved: [n_ops] scratch), so rows with ops must be distinct. Then, with
+ *   bitmask_row >= 0, token i is -inf unless bit i%32 of word i/32 of bitmasks[bitmask_row] ([*, bitmask_words])
+ *   is set (tokens past bitmask_words * 32 stay).
+ * - temperature < 1e-5: the first maximum. Else p = exp((x - max) / temperature) in f64; keep p >= min_p,
+ *   then the top_k largest (ties kept; 0 = off), then the smallest set of the largest p holding top_p of the
+ *   kept mass (ties kept); the token is the first, in index order, whose cumulative kept p exceeds u * total.
+ * - n_logprobs >= 0: out_logprobs[r] and out_ranks[r] (1-based; ties rank by index) of the token under
+ *   log_softmax of the raw logits, and the top n_logprobs (<= VK_SAMPLE_MAX_LOGPROBS) into
+ *   out_top_ids / out_top_logprobs ([n_rows, VK_SAMPLE_MAX_LOGPROBS], largest first, lower index first on
+ *   ties; unused slots -1 / -inf). */
+enum { VK_SAMPLE_MAX_LOGPROBS = 20 };
+void vk_sample(int32_t* out_tokens, float* out_logprobs, int32_t* out_ranks, int32_t* out_top_ids,
+               float* out_top_logprobs, float* logits, int vocab, const int32_t* rows, int n_rows,
+               const double* fparams, const int32_t* iparams, const int32_t* op_starts, const int32_t* op_tokens,
+               const double* op_params, float* op_saved, const int32_t* bitmasks, int bitmask_words);
+
 #ifdef __cplusplus
 }
 #endif

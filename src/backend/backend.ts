@@ -45,6 +45,50 @@ export interface Backend {
   pagedAttention(out: Tensor, q: Tensor, kCache: Tensor, vCache: Tensor, a: AttentionMetadata, nQHeads: number, nKvHeads: number, headDim: number, blockSize: number, scale: number): void;
   logSoftmax(out: Tensor, x: Tensor, nRows: number, nCols: number): void;
   topk(outIds: Tensor, outVals: Tensor, x: Tensor, nRows: number, nCols: number, k: number): void;
+
+  /**
+   * (optional) Samples on the device (vk_sample in the kernel ABI): one token per entry of `batch` from the f32
+   * logits [*, vocab], plus logprobs where asked. Only the results cross to the host. Backends without it
+   * (cpu) leave sampling to src/sample/sampler.ts.
+   */
+  sample?(logits: Tensor, vocab: number, batch: SamplingBatch): SamplingResult;
+}
+
+/** Most top logprobs Backend.sample returns per entry (VK_SAMPLE_MAX_LOGPROBS). */
+export const MAX_SAMPLE_LOGPROBS = 20;
+
+/** Inputs of Backend.sample, one element per entry (host data). Semantics: vk_sample in vllm_kernels.h. */
+export interface SamplingBatch {
+  /** The logits row each entry reads; rows with logits processors must be distinct. */
+  rows: Int32Array;
+  temperature: Float64Array; // < 1e-5: greedy
+  topP: Float64Array; // 1: off
+  minP: Float64Array; // 0: off
+  topK: Int32Array; // 0: off
+  /** Uniform in [0, 1), drawn by the host; unused by greedy entries. */
+  u: Float64Array;
+  /** >= 0: score this token instead of sampling (prompt logprobs). */
+  forcedToken: Int32Array;
+  /** -1: no logprobs; else the token's logprob and rank plus this many top logprobs (<= MAX_SAMPLE_LOGPROBS). */
+  numLogprobs: Int32Array;
+  /** Entry r's logits processors are ops [opStarts[r], opStarts[r + 1]): opTokens, and opParams [add, repetition, subtract]. */
+  opStarts: Int32Array;
+  opTokens: Int32Array;
+  opParams: Float64Array;
+  /** Grammar bitmasks [*, bitmaskWords]; entry r uses row bitmaskRow[r] (-1: none). */
+  bitmasks: Int32Array | null;
+  bitmaskWords: number;
+  bitmaskRow: Int32Array;
+}
+
+/** Outputs of Backend.sample; logprob fields are meaningful only for entries that asked for them. */
+export interface SamplingResult {
+  tokenIds: Int32Array;
+  logprobs: Float32Array;
+  ranks: Int32Array;
+  /** [entries, MAX_SAMPLE_LOGPROBS], largest first. */
+  topIds: Int32Array;
+  topLogprobs: Float32Array;
 }
 
 /** Per-step attention layout of the flat batch (device tensors plus their sizes). */

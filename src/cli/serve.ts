@@ -7,6 +7,7 @@ import { LOG_LEVELS, Logger, type LogLevel } from "../server/logger";
 import { DEFAULT_MAX_BODY_BYTES, type ServerConfig, ServerState } from "../server/state";
 import { applyChatTemplate } from "../tokenizer/chat_template";
 import { DEFAULT_LIMITS } from "../engine/sampling_params";
+import { TOOL_PARSER_NAMES } from "../tool_parsers/registry";
 import { VERSION } from "../version";
 import { ArgError, type FlagSpec, formatHelp, parseArgs } from "./arg_parser";
 
@@ -16,15 +17,15 @@ const SERVE_FLAGS: FlagSpec[] = [
   { name: "api-key", type: "string", env: "VLLM_API_KEY", help: "require `Authorization: Bearer <key>` on every route except /health, /ping, /version, /metrics, /docs, /openapi.json" },
   { name: "served-model-name", type: "strings", help: "names clients use in `model` (one or more); default: the --model value" },
   { name: "dtype", type: "string", default: "auto", choices: ["auto", "half", "float16", "bfloat16", "float", "float32"], help: "weight and activation dtype; the CPU backend computes in float32 whatever is chosen" },
-  { name: "gpu-memory-utilization", type: "float", default: 0.9, help: "fraction of GPU memory for the engine, in (0, 1]; used once a GPU backend exists (the CPU backend sizes the KV cache with --kv-cache-memory)" },
   { name: "max-num-queued-reqs", type: "int", help: "most requests waiting in the queue; past it new requests get a 503 (default: no cap)" },
   { name: "chat-template", type: "string", help: "chat template to use instead of the tokenizer's: a Jinja file, or the template itself" },
+  { name: "enable-auto-tool-choice", type: "bool", default: false, help: "allow tool_choice \"auto\": the model decides whether to call tools, and --tool-call-parser reads the calls from its output" },
+  { name: "tool-call-parser", type: "string", choices: TOOL_PARSER_NAMES, help: "how tool calls are read from the model's output under tool_choice \"auto\"" },
   { name: "generation-config", type: "string", default: "auto", choices: ["auto", "vllm"], help: "auto: generation_config.json's sampling settings are the request defaults; vllm: ignore them" },
   { name: "enable-log-requests", type: "bool", default: false, help: "log each request's prompt size and sampling parameters" },
   { name: "disable-log-stats", type: "bool", default: false, help: "turn off the periodic throughput / queue / KV-cache log line" },
   { name: "log-level", type: "string", default: "info", choices: LOG_LEVELS, help: "least severe level that is logged" },
-  { name: "enforce-eager", type: "bool", default: false, help: "accepted for compatibility; the CPU backend never captures graphs" },
-  { name: "device", type: "string", default: "auto", choices: ["auto", "cpu", "cuda"], help: "backend to run on; auto picks the CPU backend in this build" },
+  { name: "enforce-eager", type: "bool", default: false, help: "accepted for compatibility; no backend captures graphs yet" },
   { name: "tensor-parallel-size", type: "int", default: 1, help: "GPUs to shard the model over; only 1 is supported yet" },
   { name: "shutdown-timeout", type: "float", default: 30, help: "seconds a SIGTERM/SIGINT waits for in-flight requests before aborting them" },
   ...ENGINE_FLAGS,
@@ -83,11 +84,8 @@ export function runServe(argv: string[]): number | Promise<number> {
 }
 
 function serveArgsFrom(v: Record<string, unknown>): ServeArgs {
-  if (v["device"] === "cuda") throw new ArgError("argument --device: the CUDA backend is not available in this build; use --device cpu (or auto)");
   const tp = v["tensor-parallel-size"] as number;
   if (tp !== 1) throw new ArgError(`argument --tensor-parallel-size: ${tp} is not supported yet; tensor parallelism has not landed, use 1`);
-  const util = v["gpu-memory-utilization"] as number;
-  if (!(util > 0 && util <= 1)) throw new ArgError(`argument --gpu-memory-utilization: must be in (0, 1], got ${util}`);
   const port = v["port"] as number;
   if (!(port >= 0 && port <= 65535)) throw new ArgError(`argument --port: must be in [0, 65535], got ${port}`);
   const queued = (v["max-num-queued-reqs"] as number | undefined) ?? null;
@@ -97,6 +95,10 @@ function serveArgsFrom(v: Record<string, unknown>): ServeArgs {
   const apiKey = (v["api-key"] as string | undefined) ?? null;
   if (apiKey === "") throw new ArgError("argument --api-key: must not be empty");
   const names = (v["served-model-name"] as string[] | undefined) ?? null;
+  const toolCallParser = (v["tool-call-parser"] as string | undefined) ?? null;
+  const enableAutoToolChoice = v["enable-auto-tool-choice"] as boolean;
+  if (enableAutoToolChoice && toolCallParser === null)
+    throw new ArgError(`argument --enable-auto-tool-choice: requires --tool-call-parser (one of ${TOOL_PARSER_NAMES.join(", ")})`);
   return {
     host: v["host"] as string,
     port,
@@ -114,6 +116,8 @@ function serveArgsFrom(v: Record<string, unknown>): ServeArgs {
       maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
       maxN: DEFAULT_LIMITS.maxN,
       maxStopStrings: DEFAULT_LIMITS.maxStopStrings,
+      enableAutoToolChoice,
+      toolCallParser,
     },
   };
 }

@@ -156,7 +156,7 @@ export class LLMEngine {
       req.firstTokenTime ??= now;
       req.lastTokenTime = now;
       const stopped = finishOnGrammar(req, sample.tokenId) || checkStopTokens(req, this.maxModelLen);
-      const stoppedByString = this.outputProcessor.processNewTokens(req);
+      const stoppedByString = this.outputProcessor.processNewTokens(req, stopped && req.status === RequestStatus.FINISHED_STOPPED);
       if (stopped || stoppedByString) this.scheduler.finishRequest(req, req.status);
       const parent = this.childToParent.get(req.requestId)!;
       const out = req.isFinished ? this.finishChild(parent, req) : this.outputProcessor.makeOutput(req);

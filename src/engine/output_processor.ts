@@ -35,10 +35,15 @@ export class OutputProcessor {
     });
   }
 
-  /** Detokenizes the request's new tokens; returns true when a stop string finished it. */
-  processNewTokens(req: Request): boolean {
+  /**
+   * Detokenizes the request's new tokens; returns true when a stop string finished it. A stop token
+   * (eos or stop_token_ids) that finished the request stays out of the text, as in vLLM, unless
+   * include_stop_str_in_output is set.
+   */
+  processNewTokens(req: Request, stoppedByToken = false): boolean {
     const st = this.states.get(req.requestId)!;
-    const newIds = req.outputTokenIds.slice(st.detok.tokenIds.length);
+    const hideLast = stoppedByToken && !req.samplingParams.includeStopStrInOutput;
+    const newIds = req.outputTokenIds.slice(st.detok.tokenIds.length, hideLast ? -1 : undefined);
     const delta = st.detok.push(newIds);
     st.text += delta;
     const p = req.samplingParams;

@@ -4,10 +4,11 @@
  */
 import type { Backend, Tensor } from "../backend/backend";
 import type { SchedulerOutput } from "../engine/scheduler";
-import type { Request, TokenLogprobs } from "../engine/request";
+import type { TokenLogprobs } from "../engine/request";
 import type { LlamaForCausalLM } from "../model/llama";
 import type { ForwardBatch, KVCache } from "../model/forward_batch";
 import { Generator } from "../sample/generator";
+import { GpuSampler, type StepRows } from "../sample/gpu_sampling";
 import { logSoftmax, sampleToken, tokenLogprobs } from "../sample/sampler";
 
 export interface RunnerConfig {
@@ -37,12 +38,15 @@ export class ModelRunner {
   private readonly maxBlocksPerSeq: number;
   private readonly maxNumLogits: number;
   private readonly generator: Generator;
+  /** Set when the backend samples on the device; else logits come to the host for sampler.ts. */
+  private readonly gpuSampler: GpuSampler | null;
 
   constructor(readonly model: LlamaForCausalLM, readonly backend: Backend, readonly config: RunnerConfig) {
     const c = config, m = model.config;
     this.maxBlocksPerSeq = Math.ceil(c.maxModelLen / c.blockSize);
     this.maxNumLogits = model.maxNumLogits;
     this.generator = new Generator(c.seed);
+    this.gpuSampler = backend.sample ? new GpuSampler(backend, m.vocabSize) : null;
     const kvShape = [c.numBlocks, c.blockSize, m.numKeyValueHeads, m.headDim];
     this.kvCaches = Array.from({ length: m.numHiddenLayers }, () => ({
       k: backend.empty(kvShape, backend.activationDtype),
@@ -70,6 +74,10 @@ export class ModelRunner {
     const { batch, rows } = this.prepareInputs(out);
     const logitsDev = this.model.forward(batch, this.kvCaches);
     const bitmasks = grammarBitmask?.() ?? null;
+    if (this.gpuSampler) {
+      this.gpuSampler.sample(logitsDev, rows, bitmasks, this.generator, result);
+      return result;
+    }
     const vocab = this.model.config.vocabSize;
     const logits = this.backend.readF32(logitsDev, batch.numLogits * vocab);
     for (const r of rows) {
@@ -86,7 +94,7 @@ export class ModelRunner {
   private prepareInputs(out: SchedulerOutput) {
     const h = this.host, bs = this.config.blockSize;
     // promptRows: [logits row, position] pairs whose logits score the next prompt token.
-    const rows: { req: Request; sampleRow: number; promptRows: [number, number][] }[] = [];
+    const rows: StepRows[] = [];
     let t = 0, nLogits = 0;
     h.queryStartLoc[0] = 0;
     out.scheduled.forEach((s, i) => {

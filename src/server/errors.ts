@@ -4,7 +4,9 @@
  */
 import { EngineDeadError } from "../engine/async_llm";
 import { SamplingParamsError } from "../engine/sampling_params";
+import { StructuredOutputError } from "../structured_output/errors";
 import { TokenizerError } from "../tokenizer/tokenizer";
+import { ToolChoiceError } from "../tool_parsers/tool_choice";
 
 /** An error with an HTTP status, rendered as OpenAI's error object. */
 export class OpenAIError extends Error {
@@ -57,6 +59,8 @@ export function toOpenAIError(e: unknown): OpenAIError {
   if (e instanceof OpenAIError) return e;
   if (e instanceof SamplingParamsError) return new BadRequestError(e.message, e.param);
   if (e instanceof TokenizerError) return new BadRequestError(e.message);
+  if (e instanceof StructuredOutputError) return new BadRequestError(e.message);
+  if (e instanceof ToolChoiceError) return new BadRequestError(e.message, "tool_choice");
   if (e instanceof EngineDeadError) return new ServiceUnavailableError(e.message);
   return new InternalServerError(e instanceof Error ? e.message : String(e));
 }

@@ -1,11 +1,12 @@
 /**
  * The request fields chat and completions share, their zod schema, and the mapping to the engine's
- * SamplingParams (with generation_config defaults and the context-length check).
+ * SamplingParams (with generation_config defaults, the context-length check and the request's constraint).
  */
 import { z } from "zod";
-import { makeSamplingParams, type SamplingParams } from "../engine/sampling_params";
+import { makeSamplingParams, type SamplingParams, type StructuredOutputsParams } from "../engine/sampling_params";
 import { BadRequestError } from "./errors";
 import type { ServerState } from "./state";
+import { structuredOutputFields } from "./structured_outputs";
 
 const num = z.number().nullish();
 const int = z.number().int().nullish();
@@ -36,13 +37,7 @@ export const samplingFields = {
   prompt_logprobs: int,
   request_id: z.string().nullish(),
   use_beam_search: bool,
-  // Structured output arrives with its own issue; until then these are rejected, never ignored.
-  response_format: z.object({ type: z.string() }).passthrough().nullish(),
-  guided_json: z.unknown().optional(),
-  guided_regex: z.unknown().optional(),
-  guided_choice: z.unknown().optional(),
-  guided_grammar: z.unknown().optional(),
-  structured_outputs: z.unknown().optional(),
+  ...structuredOutputFields,
 };
 
 const samplingObject = z.object(samplingFields);
@@ -51,11 +46,6 @@ export type SamplingFields = z.infer<typeof samplingObject>;
 /** Rejects request features this server does not implement yet, naming the field. */
 export function rejectUnsupported(r: SamplingFields): void {
   if (r.use_beam_search) throw new BadRequestError("use_beam_search is not supported yet", "use_beam_search");
-  if (r.response_format && r.response_format.type !== "text")
-    throw new BadRequestError(`response_format of type '${r.response_format.type}' is not supported yet (structured output); only {"type": "text"} is accepted`, "response_format");
-  for (const f of ["guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs"] as const) {
-    if (r[f] !== undefined && r[f] !== null) throw new BadRequestError(`${f} is not supported yet (structured output)`, f);
-  }
 }
 
 /** What the endpoint knows besides the shared fields. */
@@ -70,6 +60,10 @@ export interface SamplingContext {
   promptLogprobs?: number | null;
   /** Which request field holds the prompt, for error messages. */
   promptParam: "messages" | "prompt";
+  /** The request's one constraint (see structured_outputs.ts). */
+  structuredOutputs?: StructuredOutputsParams | null;
+  /** Overrides skip_special_tokens (a tool parser whose markers are special tokens needs them kept). */
+  skipSpecialTokens?: boolean;
 }
 
 /** Builds validated SamplingParams; throws a 400 (param set) for a bad value or a request over the context. */
@@ -95,7 +89,8 @@ export function toSamplingParams(state: ServerState, r: SamplingFields, ctx: Sam
     logprobs: ctx.logprobs,
     promptLogprobs: maxOrNull(r.prompt_logprobs, ctx.promptLogprobs),
     logitBias: logitBias(r.logit_bias),
-    skipSpecialTokens: r.skip_special_tokens ?? undefined,
+    skipSpecialTokens: ctx.skipSpecialTokens ?? r.skip_special_tokens ?? undefined,
+    structuredOutputs: ctx.structuredOutputs ?? null,
   }, state.limits);
 }
 

@@ -6,6 +6,8 @@ import type { SamplingLimits } from "../engine/sampling_params";
 import type { GenerationConfig } from "../model_loader/generation_config";
 import type { ModelConfig } from "../model_loader/model_config";
 import type { Tokenizer } from "../tokenizer/tokenizer";
+import { getToolParser } from "../tool_parsers/registry";
+import type { ToolParser } from "../tool_parsers/tool_parser";
 import { ApiKeyChecker } from "./auth";
 import { modelNotFound, ServiceUnavailableError } from "./errors";
 import type { Logger } from "./logger";
@@ -28,6 +30,10 @@ export interface ServerConfig {
   maxBodyBytes: number;
   maxN: number;
   maxStopStrings: number;
+  /** tool_choice "auto" is allowed (--enable-auto-tool-choice); it also needs a tool call parser. */
+  enableAutoToolChoice?: boolean;
+  /** --tool-call-parser: how "auto" output is read as tool calls (a name in TOOL_PARSERS). */
+  toolCallParser?: string | null;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -52,6 +58,8 @@ export class ServerState {
   readonly auth: ApiKeyChecker | null;
   readonly limits: SamplingLimits;
   readonly defaults: SamplingDefaults;
+  /** The parser for tool_choice "auto"; null unless both --enable-auto-tool-choice and --tool-call-parser are set. */
+  readonly autoToolParser: ToolParser | null;
   readonly startTime = Math.floor(Date.now() / 1000);
   /** Set on SIGTERM: new requests get a 503 while in-flight ones finish. */
   draining = false;
@@ -73,6 +81,8 @@ export class ServerState {
       maxLogprobs: config.maxLogprobs, maxN: config.maxN, maxStopStrings: config.maxStopStrings, vocabSize: loaded.modelConfig.vocabSize,
     };
     this.defaults = config.generationConfig === "auto" ? samplingDefaults(loaded.generationConfig) : {};
+    const parser = config.toolCallParser ? getToolParser(config.toolCallParser) : null;
+    this.autoToolParser = config.enableAutoToolChoice ? parser : null;
   }
 
   /** Requests in flight (GET /load, and what a graceful shutdown waits for). */

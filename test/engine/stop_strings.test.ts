@@ -45,6 +45,18 @@ describe("stop strings", () => {
     expect(o.tokenIds).toEqual(free.tokenIds.slice(0, free.tokenIds.indexOf(target) + 1));
   });
 
+  test("a stop token's text is left out unless include_stop_str_in_output", () => {
+    const at = 5, target = free.tokenIds[at];
+    const firstAt = free.tokenIds.indexOf(target);
+    const kept = tokenizer.decode([...prompt.promptTokenIds, ...free.tokenIds.slice(0, firstAt + 1)]).length - base;
+    const cut = tokenizer.decode([...prompt.promptTokenIds, ...free.tokenIds.slice(0, firstAt)]).length - base;
+    const hidden = engine.generate([prompt], params({ stopTokenIds: [target], skipSpecialTokens: false }))[0].outputs[0];
+    expect(hidden.text).toBe(free.text.slice(0, cut));
+    const shown = engine.generate([prompt], params({ stopTokenIds: [target], includeStopStrInOutput: true }))[0].outputs[0];
+    expect(shown.text).toBe(free.text.slice(0, kept));
+    expect(kept).toBeGreaterThan(cut);
+  });
+
   test("max_tokens finishes with length", () => {
     expect(free.finishReason).toBe("length");
     expect(free.tokenIds.length).toBe(24);

@@ -51,7 +51,7 @@ describe("400: the request is wrong", () => {
     expectError(await chat({ stop_token_ids: [-1] }), 400, "stop_token_ids");
     expectError(await chat({ top_logprobs: 2 }), 400, "top_logprobs");
     expectError(await chat({ messages: [] }), 400, "messages");
-    expectError(await chat({ messages: [{ role: "tool", content: "x" }] }), 400, "messages.0.role");
+    expectError(await chat({ messages: [{ role: "wizard", content: "x" }] }), 400, "messages.0.role");
     expectError(await chat({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }), 400, "messages.0.content");
     expectError(await completion({ prompt: [] }), 400, "prompt");
     expectError(await completion({ prompt: [5, 32000] }), 400, "prompt");
@@ -61,9 +61,10 @@ describe("400: the request is wrong", () => {
   });
 
   test("features not supported yet are refused, not ignored", async () => {
-    expectError(await chat({ tools: [{ type: "function", function: { name: "f", parameters: {} } }] }), 400, "tools");
-    expectError(await chat({ response_format: { type: "json_object" } }), 400, "response_format");
-    expectError(await chat({ guided_json: { type: "object" } }), 400, "guided_json");
+    // tools default to tool_choice "auto", which needs --enable-auto-tool-choice and --tool-call-parser.
+    expectError(await chat({ tools: [{ type: "function", function: { name: "f", parameters: {} } }] }), 400, "tool_choice");
+    expectError(await chat({ response_format: { type: "structural_tag" } }), 400, "response_format.type");
+    expectError(await chat({ structured_outputs: { structural_tag: {} } }), 400, "structured_outputs.structural_tag");
     expectError(await chat({ tool_choice: "required" }), 400, "tool_choice");
     expectError(await completion({ suffix: "end" }), 400, "suffix");
     expectError(await completion({ best_of: 3 }), 400, "best_of");

@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { REPO_ROOT, tinyModelDir } from "../support/tiny_models";
 import { parseSse } from "./support";
+import { cudaAvailable } from "../../src/backend/select";
 
 const BUN = join(REPO_ROOT, "node_modules", ".bin", "bun");
 const MAIN = join(REPO_ROOT, "src", "cli", "main.ts");
@@ -67,7 +68,6 @@ describe("vllm serve flags", () => {
   test("bad flags fail at startup with a message naming them", () => {
     const cases: [string[], string][] = [
       [["--no-such-flag"], "--no-such-flag"],
-      [["--device", "cuda"], "the CUDA backend is not available in this build"],
       [["--tensor-parallel-size", "2"], "--tensor-parallel-size: 2 is not supported yet"],
       [["--gpu-memory-utilization", "1.5"], "--gpu-memory-utilization: must be in (0, 1]"],
       [["--dtype", "int3"], "--dtype: invalid choice"],
@@ -80,6 +80,12 @@ describe("vllm serve flags", () => {
       expect(r.code).toBe(2);
       expect(r.err).toContain(message);
     }
+  });
+
+  test.skipIf(cudaAvailable())("--device cuda without a usable CUDA device fails at startup and says why", () => {
+    const r = runSync(["--device", "cuda"]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain("--device cuda:");
   });
 });
 

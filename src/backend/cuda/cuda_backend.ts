@@ -5,7 +5,8 @@
  */
 import { type Pointer, ptr } from "bun:ffi";
 import type { TensorInfo } from "../../model_loader/safetensors";
-import { type AttentionMetadata, type Backend, type DType, type Tensor, dtypeBytes, numel, weightDtype } from "../backend";
+import { type AttentionMetadata, type Backend, type DType, type SamplingBatch, type SamplingResult, type Tensor, dtypeBytes, numel, weightDtype } from "../backend";
+import { CudaSampler } from "./cuda_sampler";
 import type { CudaKernels } from "./ffi";
 
 const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2, i32: 0 };
@@ -15,6 +16,7 @@ export class CudaBackend implements Backend {
   readonly name = "cuda" as const;
   readonly activationDtype = "bf16" as const;
   readonly description: string;
+  private sampler: CudaSampler | null = null;
 
   constructor(private readonly k: CudaKernels) {
     if (k.activationDtype() !== VK_BF16) throw new Error("cuda backend: the library's activations are not bf16");
@@ -170,6 +172,12 @@ export class CudaBackend implements Backend {
   topk(outIds: Tensor, outVals: Tensor, x: Tensor, nRows: number, nCols: number, k: number): void {
     this.k.topk(p(outIds), p(outVals), p(x), nRows, nCols, k);
     this.check("topk");
+  }
+  sample(logits: Tensor, vocab: number, batch: SamplingBatch): SamplingResult {
+    this.sampler ??= new CudaSampler(this.k);
+    const out = this.sampler.run(p(logits), numel(logits.shape) / vocab, vocab, batch);
+    this.check("sample");
+    return out;
   }
 }
 

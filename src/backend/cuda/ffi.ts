@@ -32,6 +32,10 @@ const SYMBOLS = {
   },
   vk_log_softmax: { args: [ptr, ptr, i32, i32], returns: v },
   vk_topk: { args: [ptr, ptr, ptr, i32, i32, i32], returns: v },
+  vk_sample: {
+    args: [ptr, ptr, ptr, ptr, ptr, ptr, i32, ptr, i32, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i32],
+    returns: v,
+  },
 } as const;
 
 /**
@@ -78,6 +82,9 @@ export interface CudaKernels {
     nKvHeads: number, headDim: number, blockSize: number, scale: number): void;
   logSoftmax(out: Pointer, x: Pointer, nRows: number, nCols: number): void;
   topk(outIds: Pointer, outVals: Pointer, x: Pointer, nRows: number, nCols: number, k: number): void;
+  sample(outTokens: Pointer, outLogprobs: Pointer, outRanks: Pointer, outTopIds: Pointer, outTopLogprobs: Pointer,
+    logits: Pointer, vocab: number, rows: Pointer, nRows: number, fparams: Pointer, iparams: Pointer, opStarts: Pointer,
+    opTokens: Pointer, opParams: Pointer, opSaved: Pointer, bitmasks: Pointer, bitmaskWords: number): void;
 }
 
 /** dlopens the CUDA kernel library at `path`; throws (dlopen's message) when it or its CUDA libraries are missing. */
@@ -115,5 +122,6 @@ export function openCudaKernels(path: string): CudaKernels {
     pagedAttention: s.vk_paged_attention,
     logSoftmax: s.vk_log_softmax,
     topk: s.vk_topk,
+    sample: s.vk_sample,
   };
 }

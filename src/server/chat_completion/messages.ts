@@ -1,11 +1,12 @@
 /** Chat messages from a request → the model's chat template → prompt token ids (chat and /tokenize share it). */
 import { applyChatTemplate } from "../../tokenizer/chat_template";
 import type { ChatMessage } from "../../tokenizer/tokenizer";
+import type { ToolDefinition } from "../../tool_parsers/tool_choice";
 import { BadRequestError } from "../errors";
 import type { ServerState } from "../state";
 import type { ChatMessageInput } from "./protocol";
 
-const ROLES = new Set(["system", "developer", "user", "assistant"]);
+const ROLES = new Set(["system", "developer", "user", "assistant", "tool"]);
 
 export interface ChatPromptOptions {
   messages: ChatMessageInput[];
@@ -13,6 +14,8 @@ export interface ChatPromptOptions {
   continue_final_message?: boolean | null;
   chat_template_kwargs?: Record<string, unknown> | null;
   add_special_tokens?: boolean | null;
+  /** Tools the template renders (null or absent: none). */
+  tools?: ToolDefinition[] | null;
 }
 
 /** Renders the conversation with the served chat template and tokenizes it. */
@@ -22,6 +25,7 @@ export function chatPromptTokenIds(state: ServerState, o: ChatPromptOptions): nu
     continueFinalMessage: o.continue_final_message ?? false,
     chatTemplate: state.config.chatTemplate ?? undefined,
     chatTemplateKwargs: o.chat_template_kwargs ?? undefined,
+    tools: o.tools ?? undefined,
   });
   // The template already placed BOS and friends; vLLM adds no more unless asked.
   return state.tokenizer.encode(prompt, { addSpecialTokens: o.add_special_tokens ?? false });
@@ -32,11 +36,30 @@ function toChatMessages(messages: ChatMessageInput[]): ChatMessage[] {
   return messages.map((m, i) => {
     if (!ROLES.has(m.role))
       throw new BadRequestError(`messages.${i}.role: '${m.role}' is not supported; use one of ${[...ROLES].join(", ")}`, `messages.${i}.role`);
-    if (m.tool_calls && m.tool_calls.length > 0) throw new BadRequestError("tool calls are not supported yet", `messages.${i}.tool_calls`);
     const msg: ChatMessage = { role: m.role, content: textContent(m.content, i) };
     if (m.name) msg.name = m.name;
+    if (m.role === "assistant" && m.tool_calls) msg.tool_calls = m.tool_calls.map((c, j) => templateToolCall(c, `messages.${i}.tool_calls.${j}`));
+    if (m.role === "tool" && m.tool_call_id !== null && m.tool_call_id !== undefined) msg.tool_call_id = m.tool_call_id;
     return msg;
   });
+}
+
+type MessageToolCall = NonNullable<ChatMessageInput["tool_calls"]>[number];
+
+// Tool-use templates expect arguments as an object, while OpenAI clients send JSON text; empty means none.
+function templateToolCall(c: MessageToolCall, param: string): Record<string, unknown> {
+  const raw = c.function.arguments;
+  let args: unknown = raw ?? {};
+  if (typeof raw === "string") {
+    try {
+      args = raw.trim() === "" ? {} : JSON.parse(raw);
+    } catch (e) {
+      throw new BadRequestError(`${param}.function.arguments is not valid JSON: ${(e as Error).message}`, `${param}.function.arguments`);
+    }
+  }
+  const call: Record<string, unknown> = { type: "function", function: { name: c.function.name, arguments: args } };
+  if (c.id) call.id = c.id;
+  return call;
 }
 
 // Text parts join with newlines, as vLLM flattens them for templates that expect a string.

@@ -10,11 +10,14 @@ import { RequestScope } from "../request_scope";
 import { parseBody, rejectUnsupported, toSamplingParams } from "../sampling";
 import type { ServerState } from "../state";
 import { sseResponse } from "../streams";
+import { type Constraint, prepareConstraint, resolveConstraint } from "../structured_outputs";
+import { chatPromptTokenIds } from "./messages";
 import {
   type ChatChoice, type ChatCompletionChunk, type ChatCompletionRequest, type ChatCompletionResponse,
   chatCompletionRequestSchema, type ChatStreamChoice,
 } from "./protocol";
-import { chatPromptTokenIds } from "./messages";
+import { ChoiceToolStream, choiceMessage } from "./tool_output";
+import { resolveToolMode, type ToolMode } from "./tools";
 
 interface Prepared {
   req: ChatCompletionRequest;
@@ -22,6 +25,8 @@ interface Prepared {
   promptTokenIds: number[];
   params: SamplingParams;
   topLogprobs: number;
+  tools: ToolMode;
+  constraint: Constraint | null;
 }
 
 /** Handles one chat completion request; returns the JSON body, or an SSE Response when streaming. */
@@ -29,6 +34,8 @@ export async function createChatCompletion(state: ServerState, ctx: HttpContext)
   const body = await readJsonBody(ctx.request, state.config.maxBodyBytes);
   const p = prepare(state, parseBody(chatCompletionRequestSchema, body));
   const requestId = resolveRequestId(ctx, p.req.request_id);
+  state.checkAdmission();
+  await prepareConstraint(state, [p.params], p.constraint);
   state.checkAdmission();
   const scope = new RequestScope(state, requestId, `chatcmpl-${requestId}`, ctx.request.signal);
   logReceived(state, requestId, p.promptTokenIds, p.params);
@@ -38,13 +45,16 @@ export async function createChatCompletion(state: ServerState, ctx: HttpContext)
   if (p.req.stream) return sseResponse(streamChunks(state, p, head("chat.completion.chunk"), outputs), { onCancel: () => scope.abort(), onClose: () => scope.close() });
   try {
     const { final, byIndex } = await collectOutputs(outputs);
-    const choices: ChatChoice[] = byIndex.map((o) => ({
-      index: o.index,
-      message: { role: "assistant", content: o.text, tool_calls: [] },
-      logprobs: o.logprobs ? { content: chatLogprobs(state, o.logprobs, p.topLogprobs) } : null,
-      finish_reason: o.finishReason,
-      stop_reason: o.stopReason,
-    }));
+    const choices: ChatChoice[] = byIndex.map((o) => {
+      const m = choiceMessage(p.tools, o);
+      return {
+        index: o.index,
+        message: { role: "assistant", content: m.content, tool_calls: m.toolCalls },
+        logprobs: o.logprobs ? { content: chatLogprobs(state, o.logprobs, p.topLogprobs) } : null,
+        finish_reason: m.finishReason,
+        stop_reason: o.stopReason,
+      };
+    });
     return {
       ...head("chat.completion"), choices, usage: usage(p.promptTokenIds.length, byIndex),
       prompt_logprobs: promptLogprobsJson(state, final),
@@ -57,15 +67,14 @@ export async function createChatCompletion(state: ServerState, ctx: HttpContext)
 function prepare(state: ServerState, req: ChatCompletionRequest): Prepared {
   const model = state.resolveModel(req.model);
   rejectUnsupported(req);
-  if (req.tools && req.tools.length > 0) throw new BadRequestError("tools are not supported yet (tool calling arrives with structured output)", "tools");
-  if (req.tool_choice !== undefined && req.tool_choice !== null && req.tool_choice !== "none" && req.tool_choice !== "auto")
-    throw new BadRequestError("tool_choice other than 'none' or 'auto' is not supported yet (no tools can be given)", "tool_choice");
   if (req.top_logprobs !== null && req.top_logprobs !== undefined && !req.logprobs)
     throw new BadRequestError("when using `top_logprobs`, `logprobs` must be set to true", "top_logprobs");
   const topLogprobs = req.top_logprobs ?? 0;
   if (topLogprobs < 0 || topLogprobs > state.limits.maxLogprobs)
     throw new BadRequestError(`top_logprobs must be in [0, ${state.limits.maxLogprobs}] (--max-logprobs), got ${topLogprobs}`, "top_logprobs");
-  const promptTokenIds = chatPromptTokenIds(state, req);
+  const tools = resolveToolMode(state, req);
+  const constraint = resolveConstraint(req, tools.schema);
+  const promptTokenIds = chatPromptTokenIds(state, { ...req, tools: tools.tools });
   if (promptTokenIds.length === 0) throw new BadRequestError("the chat template rendered an empty prompt", "messages");
   const params = toSamplingParams(state, req, {
     promptLen: promptTokenIds.length,
@@ -73,8 +82,11 @@ function prepare(state: ServerState, req: ChatCompletionRequest): Prepared {
     defaultMaxTokens: null,
     logprobs: req.logprobs ? topLogprobs : null,
     promptParam: "messages",
+    structuredOutputs: constraint?.params ?? null,
+    // A parser whose call markers are special tokens must see them in the text.
+    skipSpecialTokens: tools.parser?.needsSpecialTokens ? false : undefined,
   });
-  return { req, model, promptTokenIds, params, topLogprobs };
+  return { req, model, promptTokenIds, params, topLogprobs, tools, constraint };
 }
 
 interface ChunkMeta { id: string; object: "chat.completion.chunk"; created: number; model: string }
@@ -85,6 +97,8 @@ async function* streamChunks(state: ServerState, p: Prepared, meta: ChunkMeta, o
   const continuous = includeUsage && opts?.continuous_usage_stats === true;
   const promptLen = p.promptTokenIds.length;
   const latest: CompletionOutput[] = [];
+  const parser = p.tools.parser;
+  const toolStreams = Array.from({ length: p.params.n }, () => (parser ? new ChoiceToolStream(parser, p.tools.parallel) : null));
   const chunk = (choice: ChatStreamChoice | null, o?: CompletionOutput): ChatCompletionChunk => ({
     ...meta, choices: choice ? [choice] : [],
     ...(includeUsage ? { usage: continuous && o ? usage(promptLen, [o]) : null } : {}),
@@ -94,16 +108,27 @@ async function* streamChunks(state: ServerState, p: Prepared, meta: ChunkMeta, o
     for (const o of out.outputs) {
       latest[o.index] = o;
       const newLogprobs = o.newLogprobs && o.newLogprobs.length > 0 ? o.newLogprobs : null;
-      // A step whose text is held back (a possible stop string) sends nothing yet.
-      if (o.textDelta === "" && o.finishReason === null && newLogprobs === null) continue;
+      const tools = toolStreams[o.index];
+      const delta = tools ? toolDelta(tools, o) : { content: o.textDelta };
+      // A step whose text is held back (a possible stop string or tool-call marker) sends nothing yet.
+      if (!delta.content && delta.tool_calls === undefined && o.finishReason === null && newLogprobs === null) continue;
+      const finishReason = tools ? tools.finishReason(o.finishReason) : o.finishReason;
       yield chunk({
         index: o.index,
-        delta: { content: o.textDelta },
+        delta,
         logprobs: newLogprobs ? { content: chatLogprobs(state, newLogprobs, p.topLogprobs) } : null,
-        finish_reason: o.finishReason,
-        ...(o.finishReason !== null ? { stop_reason: o.stopReason } : {}),
+        finish_reason: finishReason,
+        ...(finishReason !== null ? { stop_reason: o.stopReason } : {}),
       }, o);
     }
   }
   if (includeUsage) yield { ...chunk(null), usage: usage(promptLen, latest.filter(Boolean)) };
+}
+
+function toolDelta(tools: ChoiceToolStream, o: CompletionOutput): ChatStreamChoice["delta"] {
+  const d = tools.step(o.textDelta, o.finishReason !== null);
+  const delta: ChatStreamChoice["delta"] = {};
+  if (d.content !== null) delta.content = d.content;
+  if (d.toolCalls.length > 0) delta.tool_calls = d.toolCalls;
+  return delta;
 }

@@ -10,6 +10,7 @@ import { RequestScope } from "../request_scope";
 import { parseBody, rejectUnsupported, toSamplingParams } from "../sampling";
 import type { ServerState } from "../state";
 import { mergeStreams, sseResponse } from "../streams";
+import { type Constraint, prepareConstraint, resolveConstraint } from "../structured_outputs";
 import { type CompletionChoice, type CompletionRequest, completionRequestSchema, type CompletionResponse } from "./protocol";
 
 interface PreparedPrompt {
@@ -23,6 +24,7 @@ interface Prepared {
   model: string;
   prompts: PreparedPrompt[];
   n: number;
+  constraint: Constraint | null;
 }
 
 /** Handles one completion request; returns the JSON body, or an SSE Response when streaming. */
@@ -30,6 +32,8 @@ export async function createCompletion(state: ServerState, ctx: HttpContext): Pr
   const body = await readJsonBody(ctx.request, state.config.maxBodyBytes);
   const p = prepare(state, parseBody(completionRequestSchema, body));
   const requestId = resolveRequestId(ctx, p.req.request_id);
+  state.checkAdmission();
+  await prepareConstraint(state, p.prompts.map((pr) => pr.params), p.constraint);
   state.checkAdmission();
   const scope = new RequestScope(state, requestId, `cmpl-${requestId}`, ctx.request.signal);
   for (const pr of p.prompts) logReceived(state, requestId, pr.ids, pr.params);
@@ -54,14 +58,16 @@ function prepare(state: ServerState, req: CompletionRequest): Prepared {
   if (req.best_of !== null && req.best_of !== undefined && req.best_of !== n)
     throw new BadRequestError("best_of is not supported; leave it unset or equal to n", "best_of");
   const echoLogprobs = req.echo && req.logprobs !== null && req.logprobs !== undefined ? req.logprobs : null;
+  const constraint = resolveConstraint(req);
   const prompts = promptInputs(state, req).map(({ ids, text }) => ({
     ids, text,
     params: toSamplingParams(state, req, {
       promptLen: ids.length, maxTokens: req.max_tokens ?? null, defaultMaxTokens: 16,
       logprobs: req.logprobs ?? null, promptLogprobs: echoLogprobs, promptParam: "prompt",
+      structuredOutputs: constraint?.params ?? null,
     }),
   }));
-  return { req, model, prompts, n };
+  return { req, model, prompts, n, constraint };
 }
 
 /** Each prompt as token ids, plus the text echo shows for it. */
