@@ -69,8 +69,11 @@ describe("LLMEngine on the CPU backend", () => {
 
   test("n = 2 samples share the prompt and both finish", () => {
     const { engine } = createEngine(testEngineArgs(dir));
-    const out = engine.generate([{ promptTokenIds: prompts[5].ids }], greedy(5, { n: 2, temperature: 1, seed: 3 }))[0];
+    const prompt = prompts.find((p) => p.ids.length >= 48)!.ids;
+    const out = engine.generate([{ promptTokenIds: prompt }], greedy(5, { n: 2, temperature: 1, seed: 3 }))[0];
     expect(out.outputs.length).toBe(2);
+    // The second sample reuses every full block of the prompt that the first one computed.
+    expect(engine.scheduler.kv.prefixCacheHits).toBe(Math.floor((prompt.length - 1) / 16) * 16);
     expect(out.outputs.every((o) => o.tokenIds.length === 5 && o.finishReason === "length")).toBe(true);
   });
 
