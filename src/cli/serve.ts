@@ -16,7 +16,7 @@ const SERVE_FLAGS: FlagSpec[] = [
   { name: "port", type: "int", default: 8000, help: "port to listen on (0 picks a free one)" },
   { name: "api-key", type: "string", env: "VLLM_API_KEY", help: "require `Authorization: Bearer <key>` on every route except /health, /ping, /version, /metrics, /docs, /openapi.json" },
   { name: "served-model-name", type: "strings", help: "names clients use in `model` (one or more); default: the --model value" },
-  { name: "dtype", type: "string", default: "auto", choices: ["auto", "half", "float16", "bfloat16", "float", "float32"], help: "weight and activation dtype; the CPU backend computes in float32 whatever is chosen" },
+  { name: "dtype", type: "string", default: "auto", choices: ["auto", "half", "float16", "bfloat16", "float", "float32"], help: "compute dtype; each backend has one so far (cpu: float32, cuda: bfloat16) and the log says when the choice differs" },
   { name: "max-num-queued-reqs", type: "int", help: "most requests waiting in the queue; past it new requests get a 503 (default: no cap)" },
   { name: "chat-template", type: "string", help: "chat template to use instead of the tokenizer's: a Jinja file, or the template itself" },
   { name: "enable-auto-tool-choice", type: "bool", default: false, help: "allow tool_choice \"auto\": the model decides whether to call tools, and --tool-call-parser reads the calls from its output" },
@@ -64,9 +64,11 @@ export function runServe(argv: string[]): number | Promise<number> {
   const args = engineArgsFrom(values);
   const log = new Logger(serve.logLevel);
   log.info(`vllm-bun ${VERSION}: loading ${args.model}`);
-  if (serve.dtype !== "auto" && serve.dtype !== "float" && serve.dtype !== "float32")
-    log.info(`--dtype ${serve.dtype}: the CPU backend keeps weights as stored and computes in float32`);
   const loaded = createEngine(args, (line) => log.info(line));
+  // Each backend has one compute dtype so far (cpu: float32, cuda: bfloat16); say so when asked for another.
+  const computes: string[] = { f32: ["float", "float32"], bf16: ["bfloat16"], f16: ["half", "float16"], i32: [] }[loaded.backend.activationDtype];
+  if (serve.dtype !== "auto" && !computes.includes(serve.dtype))
+    log.warning(`--dtype ${serve.dtype}: the ${loaded.backend.name} backend computes in ${computes[computes.length - 1]}; weights are converted as needed`);
   const config: ServerConfig = { ...serve.config, servedModelNames: serve.servedModelNames ?? [args.model], maxLogprobs: args.maxLogprobs };
   if (config.chatTemplate !== null) checkChatTemplate(loaded.tokenizer, config.chatTemplate);
   const state = new ServerState(loaded, config, log);
