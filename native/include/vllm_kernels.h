@@ -92,7 +92,7 @@ void vk_log_softmax(float* out, const float* x, int n_rows, int n_cols);
 void vk_topk(int32_t* out_ids, float* out_vals, const float* x, int n_rows, int n_cols, int k);
 
 /* (optional) What only some libraries need: a GPU library implements all of these; the CPU library
- * has trivial versions of the copies, errors and vk_matmul_f32. */
+ * has trivial versions of the copies, errors and vk_matmul_f32, and none of the fused or sampling ops. */
 
 /* The first failure since vk_clear_error(), as text; NULL when none. */
 const char* vk_last_error(void);
@@ -108,6 +108,13 @@ void vk_synchronize(void);               /* waits until every queued op has fini
 void vk_convert(void* dst, int dst_dtype, const void* src, int src_dtype, int64_t n);
 /* vk_matmul with f32 output (lm_head logits for sampling). */
 void vk_matmul_f32(float* out, const vk_act* x, const void* w, int wdtype, const float* bias, int m, int n, int k);
+
+/* vk_rope(q, k, ...) then vk_reshape_and_cache(k, v, ...) in one pass, equal to the two calls bit for bit:
+ * q and k are rotated in place, and the rotated k and v go to the caches at slot_mapping[t] (negative skips).
+ * GPU libraries only; the CPU backend makes the two calls. */
+void vk_rope_and_cache(vk_act* q, vk_act* k, const vk_act* v, vk_act* k_cache, vk_act* v_cache,
+                       const int32_t* positions, const int32_t* slot_mapping, const float* inv_freq,
+                       int n_tokens, int n_q_heads, int n_kv_heads, int head_dim);
 
 /* Sampling on the device, so only token ids and logprobs cross to the host. GPU libraries only: the CPU
  * library has none (its backend samples on the host, src/sample/sampler.ts, whose semantics this follows).

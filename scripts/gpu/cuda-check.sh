@@ -38,8 +38,9 @@ VLLM="dist/vllm"
 [ -x dist/vllm ] || VLLM="bun src/cli/main.ts"
 
 if has tests; then
-  step tests: kernels vs the CPU backend, tiny-model parity with HF
-  bun test test/backend/cuda_sampling.test.ts test/backend/cuda_kernels.test.ts test/model/cuda_parity.test.ts || echo "tests: FAILED"
+  step tests: kernels vs the CPU backend, tiny-model parity with HF, the engine scenarios
+  bun test test/backend/cuda_sampling.test.ts test/backend/cuda_kernels.test.ts test/model/cuda_parity.test.ts \
+    test/engine/llm_engine_cuda.test.ts || echo "tests: FAILED"
 fi
 
 if has model; then

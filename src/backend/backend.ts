@@ -47,6 +47,12 @@ export interface Backend {
   topk(outIds: Tensor, outVals: Tensor, x: Tensor, nRows: number, nCols: number, k: number): void;
 
   /**
+   * (optional) rope, then reshapeAndCache of the rotated k and v, fused into one pass with the same results.
+   * Backends without it (cpu) get the two calls.
+   */
+  ropeAndCache?(q: Tensor, k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, positions: Tensor, slotMapping: Tensor, invFreq: Tensor, nTokens: number, nQHeads: number, nKvHeads: number, headDim: number): void;
+
+  /**
    * (optional) Samples on the device (vk_sample in the kernel ABI): one token per entry of `batch` from the f32
    * logits [*, vocab], plus logprobs where asked. Only the results cross to the host. Backends without it
    * (cpu) leave sampling to src/sample/sampler.ts.

@@ -16,6 +16,7 @@ export interface EngineArgs {
   // Optional so literals written before these flags existed (tests, benches) still type-check; they run on the CPU.
   device?: "auto" | "cpu" | "cuda"; // auto: CUDA when its runtime and a device are present, else the CPU
   gpuMemoryUtilization?: number; // fraction of device memory for weights, activations and the KV cache
+  numGpuBlocksOverride?: number | null; // KV cache blocks to use instead of the measured or budgeted count
 }
 
 export const ENGINE_FLAGS: FlagSpec[] = [
@@ -32,6 +33,7 @@ export const ENGINE_FLAGS: FlagSpec[] = [
   { name: "max-logprobs", type: "int", default: 20, help: "largest logprobs / prompt_logprobs a request may ask for" },
   { name: "device", type: "string", default: "auto", choices: ["auto", "cpu", "cuda"], help: "backend: auto picks CUDA when its runtime and a GPU are present, else the CPU (the log says why)" },
   { name: "gpu-memory-utilization", type: "float", default: 0.9, help: "fraction of GPU memory for the engine, in (0, 1]; the KV cache gets what weights and a profiling step leave of it (CUDA only)" },
+  { name: "num-gpu-blocks-override", type: "int", help: "use this many KV cache blocks whatever memory allows (testing preemption); default: sized from memory" },
 ];
 
 /** Builds EngineArgs from parsed flag values, failing with a message that names the flag. */
@@ -50,6 +52,7 @@ export function engineArgsFrom(v: Record<string, unknown>): EngineArgs {
     maxLogprobs: v["max-logprobs"] as number,
     device: v["device"] as EngineArgs["device"],
     gpuMemoryUtilization: v["gpu-memory-utilization"] as number,
+    numGpuBlocksOverride: (v["num-gpu-blocks-override"] as number | undefined) ?? null,
   };
   const positive = (flag: string, x: number | null, max = 2 ** 31 - 1) => {
     if (x !== null && !(Number.isSafeInteger(x) && x >= 1 && x <= max)) throw new ArgError(`argument --${flag}: must be an integer in [1, ${max}], got ${x}`);
@@ -58,6 +61,7 @@ export function engineArgsFrom(v: Record<string, unknown>): EngineArgs {
   positive("max-num-seqs", a.maxNumSeqs, 65536);
   positive("max-num-batched-tokens", a.maxNumBatchedTokens, 1 << 20);
   positive("cpu-threads", a.cpuThreads, 1024);
+  positive("num-gpu-blocks-override", a.numGpuBlocksOverride ?? null);
   if (![1, 2, 4, 8, 16, 32, 64, 128].includes(a.blockSize)) throw new ArgError(`argument --block-size: must be a power of two up to 128, got ${a.blockSize}`);
   if (!(a.gpuMemoryUtilization! > 0 && a.gpuMemoryUtilization! <= 1)) throw new ArgError(`argument --gpu-memory-utilization: must be in (0, 1], got ${a.gpuMemoryUtilization}`);
   if (a.maxLogprobs < 0) throw new ArgError(`argument --max-logprobs: must be non-negative, got ${a.maxLogprobs}`);

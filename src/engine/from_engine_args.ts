@@ -45,9 +45,11 @@ export function createEngine(args: EngineArgs, log: (line: string) => void = () 
   const model = new LlamaForCausalLM(modelConfig, backend, openCheckpoint(modelDir), maxNumTokens, args.maxNumSeqs);
   log(`loaded ${modelConfig.architecture} from ${modelDir} in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
 
-  const numBlocks = backend instanceof CudaBackend
-    ? gpuKvCacheBlocks(args, model, backend, maxModelLen, log)
-    : kvCacheBlocks(args, modelConfig, maxModelLen);
+  const numBlocks = args.numGpuBlocksOverride
+    ? overriddenKvCacheBlocks(args.numGpuBlocksOverride, args.blockSize, maxModelLen)
+    : backend instanceof CudaBackend
+      ? gpuKvCacheBlocks(args, model, backend, maxModelLen, log)
+      : kvCacheBlocks(args, modelConfig, maxModelLen);
   const runner = new ModelRunner(model, backend, {
     maxNumBatchedTokens: maxNumTokens, maxNumSeqs: args.maxNumSeqs, maxModelLen, blockSize: args.blockSize, numBlocks, seed: args.seed,
   });
@@ -79,6 +81,14 @@ function gpuKvCacheBlocks(args: EngineArgs, model: LlamaForCausalLM, backend: Cu
   return kvCacheBlocksFor(budget, bytesPerBlock, blocksPerSeq, blocksPerSeq * args.maxNumSeqs);
 }
 // ---- end CUDA ----
+
+/** --num-gpu-blocks-override: the count as given (no profiling), as long as one full sequence fits. */
+function overriddenKvCacheBlocks(numBlocks: number, blockSize: number, maxModelLen: number): number {
+  const blocksPerSeq = Math.ceil(maxModelLen / blockSize);
+  if (numBlocks < blocksPerSeq)
+    throw new Error(`--num-gpu-blocks-override ${numBlocks} is fewer blocks than one ${maxModelLen}-token sequence needs (${blocksPerSeq})`);
+  return numBlocks;
+}
 
 /** Blocks that fit the KV memory budget, capped at what max_num_seqs full contexts could use. */
 function kvCacheBlocks(args: EngineArgs, c: ModelConfig, maxModelLen: number): number {

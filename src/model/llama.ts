@@ -150,8 +150,12 @@ export class LlamaForCausalLM {
       b.rmsNorm(ws.q, ws.q, L.qNorm, n * nh, hd, c.rmsNormEps);
       b.rmsNorm(ws.k, ws.k, L.kNorm, n * nkv, hd, c.rmsNormEps);
     }
-    b.rope(ws.q, ws.k, batch.positions, this.invFreq, n, nh, nkv, hd);
-    b.reshapeAndCache(ws.k, ws.v, kv.k, kv.v, batch.slotMapping, n, nkv, hd);
+    if (b.ropeAndCache) {
+      b.ropeAndCache(ws.q, ws.k, ws.v, kv.k, kv.v, batch.positions, batch.slotMapping, this.invFreq, n, nh, nkv, hd);
+    } else {
+      b.rope(ws.q, ws.k, batch.positions, this.invFreq, n, nh, nkv, hd);
+      b.reshapeAndCache(ws.k, ws.v, kv.k, kv.v, batch.slotMapping, n, nkv, hd);
+    }
     b.pagedAttention(ws.attnOut, ws.q, kv.k, kv.v, batch.attn, nh, nkv, hd, kv.blockSize, 1 / Math.sqrt(hd));
     b.matmul(ws.proj, ws.attnOut, L.oProj, L.oBias, n, H, this.qSize);
   }

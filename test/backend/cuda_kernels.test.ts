@@ -220,6 +220,33 @@ describe.skipIf(cuda === null)("CUDA kernels vs the CPU backend", () => {
     expectClose("reshape_and_cache v", gpu[1], ref[1], { rel: 0, max: 0 });
   });
 
+  for (const [headDim, nq, nkv] of [[128, 32, 8], [64, 32, 4], [16, 4, 2]]) {
+    test(`rope_and_cache equals rope + reshape_and_cache bit for bit, head_dim ${headDim}, ${nq}/${nkv} heads`, () => {
+      const r = rng(headDim + 13), n = 256, row = nkv * headDim, numSlots = 64 * 16, half = headDim / 2;
+      const q = bf16Values(r, n * nq * headDim, -2, 2), k = bf16Values(r, n * row, -2, 2), v = bf16Values(r, n * row);
+      const cache = bf16Values(r, numSlots * row);
+      const pos = Int32Array.from({ length: n }, () => Math.floor(r(0, 8192)));
+      const perm = shuffle(Int32Array.from({ length: numSlots }, (_, i) => i), r);
+      const slots = Int32Array.from({ length: n }, (_, i) => (i % 13 === 4 ? -1 : perm[i]));
+      const inv = Float32Array.from({ length: half }, (_, i) => 1 / 500000 ** ((2 * i) / headDim));
+      const b = cuda!;
+      const run = (fused: boolean) => {
+        const io = { q: act(b, q), k: act(b, k), v: act(b, v), kc: act(b, cache), vc: act(b, cache), pos: ints(b, pos), slots: ints(b, slots), inv: tensor(b, inv, "f32") };
+        if (fused) b.ropeAndCache!(io.q, io.k, io.v, io.kc, io.vc, io.pos, io.slots, io.inv, n, nq, nkv, headDim);
+        else {
+          b.rope(io.q, io.k, io.pos, io.inv, n, nq, nkv, headDim);
+          b.reshapeAndCache(io.k, io.v, io.kc, io.vc, io.slots, n, nkv, headDim);
+        }
+        const out = [b.readF32(io.q, q.length), b.readF32(io.k, k.length), b.readF32(io.kc, cache.length), b.readF32(io.vc, cache.length)];
+        for (const t of Object.values(io)) b.free(t);
+        return out;
+      };
+      const fused = run(true), twoCalls = run(false);
+      ["q", "k", "k_cache", "v_cache"].forEach((name, i) => expectClose(`rope_and_cache ${name} d=${headDim}`, fused[i], twoCalls[i], { rel: 0, max: 0 }));
+      expect(fused[2]).not.toEqual(cache); // the caches were written
+    });
+  }
+
   test("log_softmax and topk over 64 rows of a 128256 vocabulary", () => {
     const r = rng(9), rows = 64, vocab = 128256, k = 20;
     const x = Float32Array.from({ length: rows * vocab }, () => r(-8, 8));

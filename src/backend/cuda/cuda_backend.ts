@@ -160,6 +160,10 @@ export class CudaBackend implements Backend {
     this.k.reshapeAndCache(p(k), p(v), p(kCache), p(vCache), p(slotMapping), nTokens, nKvHeads, headDim);
     this.check("reshape_and_cache");
   }
+  ropeAndCache(q: Tensor, k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, positions: Tensor, slotMapping: Tensor, invFreq: Tensor, nTokens: number, nQHeads: number, nKvHeads: number, headDim: number): void {
+    this.k.ropeAndCache(p(q), p(k), p(v), p(kCache), p(vCache), p(positions), p(slotMapping), p(invFreq), nTokens, nQHeads, nKvHeads, headDim);
+    this.check("rope_and_cache");
+  }
   pagedAttention(out: Tensor, q: Tensor, kCache: Tensor, vCache: Tensor, a: AttentionMetadata, nQHeads: number, nKvHeads: number, headDim: number, blockSize: number, scale: number): void {
     this.k.pagedAttention(p(out), p(q), p(kCache), p(vCache), p(a.blockTables), a.maxBlocksPerSeq, p(a.seqLens),
       p(a.queryStartLoc), a.numSeqs, nQHeads, nKvHeads, headDim, blockSize, scale);

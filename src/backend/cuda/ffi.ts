@@ -26,6 +26,7 @@ const SYMBOLS = {
   vk_matmul: { args: [ptr, ptr, ptr, i32, ptr, i32, i32, i32], returns: v },
   vk_matmul_f32: { args: [ptr, ptr, ptr, i32, ptr, i32, i32, i32], returns: v },
   vk_reshape_and_cache: { args: [ptr, ptr, ptr, ptr, ptr, i32, i32, i32], returns: v },
+  vk_rope_and_cache: { args: [ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i32, i32, i32, i32], returns: v },
   vk_paged_attention: {
     args: [ptr, ptr, ptr, ptr, ptr, i32, ptr, ptr, i32, i32, i32, i32, i32, f32],
     returns: v,
@@ -77,6 +78,9 @@ export interface CudaKernels {
     k: number): void;
   reshapeAndCache(k: Pointer, v: Pointer, kCache: Pointer, vCache: Pointer, slotMapping: Pointer, nTokens: number,
     nKvHeads: number, headDim: number): void;
+  /** rope, then reshapeAndCache of the rotated k and v, in one launch. */
+  ropeAndCache(q: Pointer, k: Pointer, v: Pointer, kCache: Pointer, vCache: Pointer, positions: Pointer,
+    slotMapping: Pointer, invFreq: Pointer, nTokens: number, nQHeads: number, nKvHeads: number, headDim: number): void;
   pagedAttention(out: Pointer, q: Pointer, kCache: Pointer, vCache: Pointer, blockTables: Pointer,
     maxBlocksPerSeq: number, seqLens: Pointer, queryStartLoc: Pointer, nSeqs: number, nQHeads: number,
     nKvHeads: number, headDim: number, blockSize: number, scale: number): void;
@@ -119,6 +123,7 @@ export function openCudaKernels(path: string): CudaKernels {
     matmul: s.vk_matmul,
     matmulF32: s.vk_matmul_f32,
     reshapeAndCache: s.vk_reshape_and_cache,
+    ropeAndCache: s.vk_rope_and_cache,
     pagedAttention: s.vk_paged_attention,
     logSoftmax: s.vk_log_softmax,
     topk: s.vk_topk,
