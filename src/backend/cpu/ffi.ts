@@ -1,5 +1,6 @@
 // The CPU kernel library's bun:ffi symbol table (native/include/vllm_kernels.h) and thin typed wrappers.
 import { dlopen, FFIType, type Pointer } from "bun:ffi";
+import { CORE_SYMBOLS } from "../kernel_abi";
 
 /** Weight dtype codes of the kernel ABI. */
 export const VK_F32 = 0;
@@ -14,28 +15,13 @@ export const VK_CPU_AVX512F = 4;
 export const VK_CPU_AVX512BW = 8;
 export const VK_CPU_F16C = 16;
 
-const { ptr, i32, i64, f32, cstring, void: v } = FFIType;
+const { i32 } = FFIType;
 
 const SYMBOLS = {
-  vk_variant: { args: [], returns: cstring },
+  ...CORE_SYMBOLS,
   vk_cpu_features: { args: [], returns: i32 },
   vk_set_num_threads: { args: [i32], returns: i32 },
   vk_num_threads: { args: [], returns: i32 },
-  vk_alloc: { args: [i64], returns: ptr },
-  vk_free: { args: [ptr], returns: v },
-  vk_embedding: { args: [ptr, ptr, i32, ptr, i32, i32], returns: v },
-  vk_rms_norm: { args: [ptr, ptr, ptr, i32, i32, i32, f32], returns: v },
-  vk_add_rms_norm: { args: [ptr, ptr, ptr, ptr, i32, i32, i32, f32], returns: v },
-  vk_rope: { args: [ptr, ptr, ptr, ptr, i32, i32, i32, i32], returns: v },
-  vk_silu_mul: { args: [ptr, ptr, i32, i32], returns: v },
-  vk_matmul: { args: [ptr, ptr, ptr, i32, ptr, i32, i32, i32], returns: v },
-  vk_reshape_and_cache: { args: [ptr, ptr, ptr, ptr, ptr, i32, i32, i32], returns: v },
-  vk_paged_attention: {
-    args: [ptr, ptr, ptr, ptr, ptr, i32, ptr, ptr, i32, i32, i32, i32, i32, f32],
-    returns: v,
-  },
-  vk_log_softmax: { args: [ptr, ptr, i32, i32], returns: v },
-  vk_topk: { args: [ptr, ptr, ptr, i32, i32, i32], returns: v },
 } as const;
 
 /**

@@ -1,38 +1,24 @@
 // The CUDA kernel library's bun:ffi symbol table (native/include/vllm_kernels.h, the (optional)
 // section included) and thin typed wrappers. Pointers other than host buffers are device pointers.
 import { CString, dlopen, FFIType, type Pointer, ptr as ptrOf } from "bun:ffi";
+import { CORE_SYMBOLS } from "../kernel_abi";
 
-const { ptr, i32, i64, f32, cstring, void: v } = FFIType;
+const { ptr, i32, i64, void: v } = FFIType;
 
 const SYMBOLS = {
-  vk_variant: { args: [], returns: cstring },
+  ...CORE_SYMBOLS,
   vk_activation_dtype: { args: [], returns: i32 },
   vk_device_count: { args: [], returns: i32 },
   vk_last_error: { args: [], returns: ptr },
   vk_clear_error: { args: [], returns: v },
   vk_mem_get_info: { args: [ptr, ptr], returns: i32 },
-  vk_alloc: { args: [i64], returns: ptr },
-  vk_free: { args: [ptr], returns: v },
   vk_memcpy_h2d: { args: [ptr, ptr, i64], returns: v },
   vk_memcpy_d2h: { args: [ptr, ptr, i64], returns: v },
   vk_memcpy_d2d: { args: [ptr, ptr, i64], returns: v },
   vk_synchronize: { args: [], returns: v },
   vk_convert: { args: [ptr, i32, ptr, i32, i64], returns: v },
-  vk_embedding: { args: [ptr, ptr, i32, ptr, i32, i32], returns: v },
-  vk_rms_norm: { args: [ptr, ptr, ptr, i32, i32, i32, f32], returns: v },
-  vk_add_rms_norm: { args: [ptr, ptr, ptr, ptr, i32, i32, i32, f32], returns: v },
-  vk_rope: { args: [ptr, ptr, ptr, ptr, i32, i32, i32, i32], returns: v },
-  vk_silu_mul: { args: [ptr, ptr, i32, i32], returns: v },
-  vk_matmul: { args: [ptr, ptr, ptr, i32, ptr, i32, i32, i32], returns: v },
   vk_matmul_f32: { args: [ptr, ptr, ptr, i32, ptr, i32, i32, i32], returns: v },
-  vk_reshape_and_cache: { args: [ptr, ptr, ptr, ptr, ptr, i32, i32, i32], returns: v },
   vk_rope_and_cache: { args: [ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i32, i32, i32, i32], returns: v },
-  vk_paged_attention: {
-    args: [ptr, ptr, ptr, ptr, ptr, i32, ptr, ptr, i32, i32, i32, i32, i32, f32],
-    returns: v,
-  },
-  vk_log_softmax: { args: [ptr, ptr, i32, i32], returns: v },
-  vk_topk: { args: [ptr, ptr, ptr, i32, i32, i32], returns: v },
   vk_sample: {
     args: [ptr, ptr, ptr, ptr, ptr, ptr, i32, ptr, i32, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i32],
     returns: v,
