@@ -16,7 +16,8 @@ if (tsc.status !== 0) {
 console.log("typecheck: ok");
 
 const bun = join(root, "node_modules", ".bin", "bun");
-const res = spawnSync(bun, ["test", ...process.argv.slice(2)], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+// Model and server tests take seconds on a busy 2-core machine; bun's default per-test limit is 5 s.
+const res = spawnSync(bun, ["test", "--timeout", "120000", ...process.argv.slice(2)], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 process.stdout.write(res.stdout);
 process.stderr.write(res.stderr);
 const out = res.stdout + res.stderr;
