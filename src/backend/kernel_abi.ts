@@ -2,7 +2,7 @@
  * The bun:ffi signatures of the ops every kernel library exports (native/include/vllm_kernels.h, outside
  * its "(optional)" section). Each library's ffi module adds its own extra symbols to these.
  */
-import { FFIType } from "bun:ffi";
+import { FFIType, type Pointer } from "bun:ffi";
 
 const { ptr, i32, i64, f32, cstring, void: v } = FFIType;
 
@@ -21,3 +21,28 @@ export const CORE_SYMBOLS = {
   vk_log_softmax: { args: [ptr, ptr, i32, i32], returns: v },
   vk_topk: { args: [ptr, ptr, ptr, i32, i32, i32], returns: v },
 } as const;
+
+/** Typed wrappers of CORE_SYMBOLS, one per C function in the same parameter order. */
+export interface CoreKernels {
+  /** Library identity: the CPU variant, or the CUDA device. */
+  variant(): string;
+  /** Zero-filled memory (host for the CPU library, device for GPU ones); null on failure. */
+  alloc(nbytes: number): Pointer | null;
+  free(p: Pointer): void;
+  embedding(out: Pointer, table: Pointer, dtype: number, ids: Pointer, nTokens: number, hidden: number): void;
+  rmsNorm(out: Pointer, x: Pointer, w: Pointer, wdtype: number, nRows: number, hidden: number, eps: number): void;
+  addRmsNorm(out: Pointer, residual: Pointer, x: Pointer, w: Pointer, wdtype: number, nRows: number, hidden: number,
+    eps: number): void;
+  rope(q: Pointer, k: Pointer, positions: Pointer, invFreq: Pointer, nTokens: number, nQHeads: number,
+    nKvHeads: number, headDim: number): void;
+  siluMul(out: Pointer, gateUp: Pointer, nTokens: number, inter: number): void;
+  matmul(out: Pointer, x: Pointer, w: Pointer, wdtype: number, bias: Pointer | null, m: number, n: number,
+    k: number): void;
+  reshapeAndCache(k: Pointer, v: Pointer, kCache: Pointer, vCache: Pointer, slotMapping: Pointer, nTokens: number,
+    nKvHeads: number, headDim: number): void;
+  pagedAttention(out: Pointer, q: Pointer, kCache: Pointer, vCache: Pointer, blockTables: Pointer,
+    maxBlocksPerSeq: number, seqLens: Pointer, queryStartLoc: Pointer, nSeqs: number, nQHeads: number,
+    nKvHeads: number, headDim: number, blockSize: number, scale: number): void;
+  logSoftmax(out: Pointer, x: Pointer, nRows: number, nCols: number): void;
+  topk(outIds: Pointer, outVals: Pointer, x: Pointer, nRows: number, nCols: number, k: number): void;
+}

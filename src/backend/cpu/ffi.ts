@@ -1,6 +1,6 @@
 // The CPU kernel library's bun:ffi symbol table (native/include/vllm_kernels.h) and thin typed wrappers.
 import { dlopen, FFIType, type Pointer } from "bun:ffi";
-import { CORE_SYMBOLS } from "../kernel_abi";
+import { CORE_SYMBOLS, type CoreKernels } from "../kernel_abi";
 
 /** Weight dtype codes of the kernel ABI. */
 export const VK_F32 = 0;
@@ -28,34 +28,13 @@ const SYMBOLS = {
  * One loaded CPU kernel library. Methods mirror the C functions one to one (same parameter order);
  * pointers are addresses from `alloc()` or bun:ffi `ptr()`. All activations are f32.
  */
-export interface CpuKernels {
-  /** "portable", "avx2" or "avx512". */
-  variant(): string;
+export interface CpuKernels extends CoreKernels {
   /** Bitmask of VK_CPU_* the running CPU (and OS) supports. */
   cpuFeatures(): number;
   /** Sets the worker pool size (caller thread included); returns the size in use. */
   setNumThreads(n: number): number;
   /** The worker pool size in use (starts the pool on first call). */
   numThreads(): number;
-  /** 64-byte aligned, zero-filled; null on failure. */
-  alloc(nbytes: number): Pointer | null;
-  free(p: Pointer): void;
-  embedding(out: Pointer, table: Pointer, dtype: number, ids: Pointer, nTokens: number, hidden: number): void;
-  rmsNorm(out: Pointer, x: Pointer, w: Pointer, wdtype: number, nRows: number, hidden: number, eps: number): void;
-  addRmsNorm(out: Pointer, residual: Pointer, x: Pointer, w: Pointer, wdtype: number, nRows: number, hidden: number,
-    eps: number): void;
-  rope(q: Pointer, k: Pointer, positions: Pointer, invFreq: Pointer, nTokens: number, nQHeads: number,
-    nKvHeads: number, headDim: number): void;
-  siluMul(out: Pointer, gateUp: Pointer, nTokens: number, inter: number): void;
-  matmul(out: Pointer, x: Pointer, w: Pointer, wdtype: number, bias: Pointer | null, m: number, n: number,
-    k: number): void;
-  reshapeAndCache(k: Pointer, v: Pointer, kCache: Pointer, vCache: Pointer, slotMapping: Pointer, nTokens: number,
-    nKvHeads: number, headDim: number): void;
-  pagedAttention(out: Pointer, q: Pointer, kCache: Pointer, vCache: Pointer, blockTables: Pointer,
-    maxBlocksPerSeq: number, seqLens: Pointer, queryStartLoc: Pointer, nSeqs: number, nQHeads: number,
-    nKvHeads: number, headDim: number, blockSize: number, scale: number): void;
-  logSoftmax(out: Pointer, x: Pointer, nRows: number, nCols: number): void;
-  topk(outIds: Pointer, outVals: Pointer, x: Pointer, nRows: number, nCols: number, k: number): void;
   /** dlcloses the library (its worker threads exit first); every pointer from it must be freed before. */
   close(): void;
 }

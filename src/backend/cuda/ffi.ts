@@ -1,7 +1,7 @@
 // The CUDA kernel library's bun:ffi symbol table (native/include/vllm_kernels.h, the (optional)
 // section included) and thin typed wrappers. Pointers other than host buffers are device pointers.
 import { CString, dlopen, FFIType, type Pointer, ptr as ptrOf } from "bun:ffi";
-import { CORE_SYMBOLS } from "../kernel_abi";
+import { CORE_SYMBOLS, type CoreKernels } from "../kernel_abi";
 
 const { ptr, i32, i64, void: v } = FFIType;
 
@@ -29,9 +29,7 @@ const SYMBOLS = {
  * One loaded CUDA kernel library. Methods mirror the C functions one to one (same parameter order).
  * Work is queued on the library's stream; failures are recorded for `lastError()`, never thrown here.
  */
-export interface CudaKernels {
-  /** The device in use, e.g. "NVIDIA H100 80GB HBM3, sm_90". */
-  variant(): string;
+export interface CudaKernels extends CoreKernels {
   /** VK_BF16 for this library. */
   activationDtype(): number;
   /** Usable devices; 0 when there is no driver or device. */
@@ -41,37 +39,18 @@ export interface CudaKernels {
   clearError(): void;
   /** Free and total device memory in bytes, or null on failure. */
   memGetInfo(): { free: number; total: number } | null;
-  /** Zero-filled device memory; null when the device is out of memory. */
-  alloc(nbytes: number): Pointer | null;
-  free(p: Pointer): void;
   memcpyH2D(dst: Pointer, src: Pointer, nbytes: number): void;
   /** Waits for the queued work, then copies. */
   memcpyD2H(dst: Pointer, src: Pointer, nbytes: number): void;
   memcpyD2D(dst: Pointer, src: Pointer, nbytes: number): void;
   synchronize(): void;
   convert(dst: Pointer, dstDtype: number, src: Pointer, srcDtype: number, n: number): void;
-  embedding(out: Pointer, table: Pointer, dtype: number, ids: Pointer, nTokens: number, hidden: number): void;
-  rmsNorm(out: Pointer, x: Pointer, w: Pointer, wdtype: number, nRows: number, hidden: number, eps: number): void;
-  addRmsNorm(out: Pointer, residual: Pointer, x: Pointer, w: Pointer, wdtype: number, nRows: number, hidden: number,
-    eps: number): void;
-  rope(q: Pointer, k: Pointer, positions: Pointer, invFreq: Pointer, nTokens: number, nQHeads: number,
-    nKvHeads: number, headDim: number): void;
-  siluMul(out: Pointer, gateUp: Pointer, nTokens: number, inter: number): void;
-  matmul(out: Pointer, x: Pointer, w: Pointer, wdtype: number, bias: Pointer | null, m: number, n: number,
-    k: number): void;
   /** matmul with an f32 output (logits). */
   matmulF32(out: Pointer, x: Pointer, w: Pointer, wdtype: number, bias: Pointer | null, m: number, n: number,
     k: number): void;
-  reshapeAndCache(k: Pointer, v: Pointer, kCache: Pointer, vCache: Pointer, slotMapping: Pointer, nTokens: number,
-    nKvHeads: number, headDim: number): void;
   /** rope, then reshapeAndCache of the rotated k and v, in one launch. */
   ropeAndCache(q: Pointer, k: Pointer, v: Pointer, kCache: Pointer, vCache: Pointer, positions: Pointer,
     slotMapping: Pointer, invFreq: Pointer, nTokens: number, nQHeads: number, nKvHeads: number, headDim: number): void;
-  pagedAttention(out: Pointer, q: Pointer, kCache: Pointer, vCache: Pointer, blockTables: Pointer,
-    maxBlocksPerSeq: number, seqLens: Pointer, queryStartLoc: Pointer, nSeqs: number, nQHeads: number,
-    nKvHeads: number, headDim: number, blockSize: number, scale: number): void;
-  logSoftmax(out: Pointer, x: Pointer, nRows: number, nCols: number): void;
-  topk(outIds: Pointer, outVals: Pointer, x: Pointer, nRows: number, nCols: number, k: number): void;
   sample(outTokens: Pointer, outLogprobs: Pointer, outRanks: Pointer, outTopIds: Pointer, outTopLogprobs: Pointer,
     logits: Pointer, vocab: number, rows: Pointer, nRows: number, fparams: Pointer, iparams: Pointer, opStarts: Pointer,
     opTokens: Pointer, opParams: Pointer, opSaved: Pointer, bitmasks: Pointer, bitmaskWords: number): void;
