@@ -2,7 +2,7 @@
  * The bun:ffi signatures of the ops every kernel library exports (native/include/vllm_kernels.h, outside
  * its "(optional)" section). Each library's ffi module adds its own extra symbols to these.
  */
-import { FFIType, type Pointer } from "bun:ffi";
+import { FFIType, type Library, type Pointer } from "bun:ffi";
 
 const { ptr, i32, i64, f32, cstring, void: v } = FFIType;
 
@@ -45,4 +45,23 @@ export interface CoreKernels {
     nKvHeads: number, headDim: number, blockSize: number, scale: number): void;
   logSoftmax(out: Pointer, x: Pointer, nRows: number, nCols: number): void;
   topk(outIds: Pointer, outVals: Pointer, x: Pointer, nRows: number, nCols: number, k: number): void;
+}
+
+/** The core wrappers over a loaded library's symbols (each library module adds its own on top). */
+export function coreKernels(s: Library<typeof CORE_SYMBOLS>["symbols"]): CoreKernels {
+  return {
+    variant: () => String(s.vk_variant()),
+    alloc: (nbytes) => s.vk_alloc(nbytes) as Pointer | null,
+    free: s.vk_free,
+    embedding: s.vk_embedding,
+    rmsNorm: s.vk_rms_norm,
+    addRmsNorm: s.vk_add_rms_norm,
+    rope: s.vk_rope,
+    siluMul: s.vk_silu_mul,
+    matmul: s.vk_matmul,
+    reshapeAndCache: s.vk_reshape_and_cache,
+    pagedAttention: s.vk_paged_attention,
+    logSoftmax: s.vk_log_softmax,
+    topk: s.vk_topk,
+  };
 }

@@ -1,6 +1,6 @@
 // The CPU kernel library's bun:ffi symbol table (native/include/vllm_kernels.h) and thin typed wrappers.
-import { dlopen, FFIType, type Pointer } from "bun:ffi";
-import { CORE_SYMBOLS, type CoreKernels } from "../kernel_abi";
+import { dlopen, FFIType } from "bun:ffi";
+import { CORE_SYMBOLS, type CoreKernels, coreKernels } from "../kernel_abi";
 
 /** Weight dtype codes of the kernel ABI. */
 export const VK_F32 = 0;
@@ -44,22 +44,10 @@ export function openCpuKernels(path: string): CpuKernels {
   const lib = dlopen(path, SYMBOLS);
   const s = lib.symbols;
   return {
-    variant: () => String(s.vk_variant()),
+    ...coreKernels(s),
     cpuFeatures: s.vk_cpu_features,
     setNumThreads: s.vk_set_num_threads,
     numThreads: s.vk_num_threads,
-    alloc: (nbytes) => s.vk_alloc(nbytes) as Pointer | null,
-    free: s.vk_free,
-    embedding: s.vk_embedding,
-    rmsNorm: s.vk_rms_norm,
-    addRmsNorm: s.vk_add_rms_norm,
-    rope: s.vk_rope,
-    siluMul: s.vk_silu_mul,
-    matmul: s.vk_matmul,
-    reshapeAndCache: s.vk_reshape_and_cache,
-    pagedAttention: s.vk_paged_attention,
-    logSoftmax: s.vk_log_softmax,
-    topk: s.vk_topk,
     close: () => lib.close(),
   };
 }

@@ -1,7 +1,7 @@
 // The CUDA kernel library's bun:ffi symbol table (native/include/vllm_kernels.h, the (optional)
 // section included) and thin typed wrappers. Pointers other than host buffers are device pointers.
 import { CString, dlopen, FFIType, type Pointer, ptr as ptrOf } from "bun:ffi";
-import { CORE_SYMBOLS, type CoreKernels } from "../kernel_abi";
+import { CORE_SYMBOLS, type CoreKernels, coreKernels } from "../kernel_abi";
 
 const { ptr, i32, i64, void: v } = FFIType;
 
@@ -61,7 +61,7 @@ export function openCudaKernels(path: string): CudaKernels {
   const s = dlopen(path, SYMBOLS).symbols;
   const info = new BigInt64Array(2);
   return {
-    variant: () => String(s.vk_variant()),
+    ...coreKernels(s),
     activationDtype: s.vk_activation_dtype,
     deviceCount: s.vk_device_count,
     lastError: () => {
@@ -73,25 +73,13 @@ export function openCudaKernels(path: string): CudaKernels {
       if (s.vk_mem_get_info(ptrOf(info.subarray(0, 1)), ptrOf(info.subarray(1, 2))) !== 0) return null;
       return { free: Number(info[0]), total: Number(info[1]) };
     },
-    alloc: (nbytes) => s.vk_alloc(nbytes) as Pointer | null,
-    free: s.vk_free,
     memcpyH2D: s.vk_memcpy_h2d,
     memcpyD2H: s.vk_memcpy_d2h,
     memcpyD2D: s.vk_memcpy_d2d,
     synchronize: s.vk_synchronize,
     convert: s.vk_convert,
-    embedding: s.vk_embedding,
-    rmsNorm: s.vk_rms_norm,
-    addRmsNorm: s.vk_add_rms_norm,
-    rope: s.vk_rope,
-    siluMul: s.vk_silu_mul,
-    matmul: s.vk_matmul,
     matmulF32: s.vk_matmul_f32,
-    reshapeAndCache: s.vk_reshape_and_cache,
     ropeAndCache: s.vk_rope_and_cache,
-    pagedAttention: s.vk_paged_attention,
-    logSoftmax: s.vk_log_softmax,
-    topk: s.vk_topk,
     sample: s.vk_sample,
   };
 }
