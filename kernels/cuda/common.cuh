@@ -80,13 +80,14 @@ __device__ __forceinline__ float vk_warp_max(float v) {
 }
 
 /* Block-wide sum for blockDim.x a multiple of 32 (up to 1024); every thread gets the result.
- * `scratch` holds 32 floats; the call ends with the scratch free for reuse. */
-__device__ __forceinline__ float vk_block_sum(float v, float* scratch) {
+ * `scratch` holds 32 values; the call ends with the scratch free for reuse. */
+template <typename T>
+__device__ __forceinline__ T vk_block_sum(T v, T* scratch) {
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
   v = vk_warp_sum(v);
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
-  v = lane < n_warps ? scratch[lane] : 0.f;
+  v = lane < n_warps ? scratch[lane] : T(0);
   v = vk_warp_sum(v);
   __syncthreads();
   return v;

@@ -57,35 +57,10 @@ __device__ __forceinline__ float key_value(unsigned k) {
 
 // ---- block reductions (every thread gets the result; the scratch is free again on return) ----
 
-__device__ double block_sum(double v, Smem& s) {
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = vk_warp_sum(v);
-  if (lane == 0) s.warp_d[warp] = v;
-  __syncthreads();
-  v = vk_warp_sum(s.warp_d[lane]);
-  __syncthreads();
-  return v;
-}
+__device__ double block_sum(double v, Smem& s) { return vk_block_sum(v, s.warp_d); }
+__device__ int block_sum_int(int v, Smem& s) { return vk_block_sum(v, s.warp_a); }
 
-__device__ int block_sum_int(int v, Smem& s) {
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = vk_warp_sum(v);
-  if (lane == 0) s.warp_a[warp] = v;
-  __syncthreads();
-  v = vk_warp_sum(s.warp_a[lane]);
-  __syncthreads();
-  return v;
-}
-
-__device__ float block_max(float v, Smem& s) {
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = vk_warp_max(v);
-  if (lane == 0) s.warp_f[warp] = v;
-  __syncthreads();
-  v = vk_warp_max(s.warp_f[lane]);
-  __syncthreads();
-  return v;
-}
+__device__ float block_max(float v, Smem& s) { return vk_block_max(v, s.warp_f); }
 
 struct ArgMax {
   float v;
