@@ -13,18 +13,24 @@ import { healthRouter } from "./health/router";
 import { REQUEST_ID_HEADER } from "./http_context";
 import { modelsRouter } from "./models/router";
 import { openApiPaths } from "./openapi";
+import { CANONICAL_ORIGIN, canonicalPath, canonicalRequest } from "./request_url";
 import { randomRequestId, type ServerState } from "./state";
 import { startStatLogger } from "./stat_logger";
 import { tokenizeRouter } from "./tokenize/router";
 
-/** The app; tests drive it with `app.handle(new Request(...))`, the CLI puts it behind Bun.serve. */
+/**
+ * The app. Requests must reach it through `canonicalRequest()` (as `startServer` does); any other URL is
+ * refused before auth or routing, so the two can never disagree on the path.
+ */
 export function buildApp(state: ServerState) {
   return new Elysia()
     .onRequest(({ request, set }) => {
       const requestId = request.headers.get(REQUEST_ID_HEADER) || randomRequestId();
       set.headers[REQUEST_ID_HEADER] = requestId;
       const headers = { [REQUEST_ID_HEADER]: requestId };
-      if (state.auth && !state.auth.allows(pathOf(request.url), request.headers.get("authorization")))
+      const path = canonicalPath(request.url);
+      if (path === null) return errorResponse(new BadRequestError("the request URL was not canonicalized"), headers);
+      if (state.auth && !state.auth.allows(path, request.headers.get("authorization")))
         return errorResponse(new AuthenticationError(), headers);
       if (state.draining) return errorResponse(new ServiceUnavailableError("the server is shutting down"), headers);
     })
@@ -79,7 +85,9 @@ export function startServer(state: ServerState, opts: ListenOptions): RunningSer
     // Ours answers a 400 first; Bun's own cap (a 413) only guards against bodies far past it.
     maxRequestBodySize: Math.max(128 * 1024 * 1024, 2 * state.config.maxBodyBytes),
     fetch: async (request, srv) => {
-      const response = await app.handle(request);
+      let canonical: Request;
+      try { canonical = canonicalRequest(request); } catch { return errorResponse(new BadRequestError("malformed request URL"), {}); }
+      const response = await app.handle(canonical);
       const ip = srv.requestIP(request)?.address ?? "-";
       state.log.info(`${ip} "${request.method} ${pathOf(request.url)}" ${response.status}`, response.headers.get(REQUEST_ID_HEADER) ?? undefined);
       return response;
@@ -113,8 +121,5 @@ async function drainAndStop(state: ServerState, server: Server<undefined>, timeo
 }
 
 function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
-  if (start < 0) return "/";
-  const end = url.indexOf("?", start);
-  return end < 0 ? url.slice(start) : url.slice(start, end);
+  return new URL(url, CANONICAL_ORIGIN).pathname;
 }

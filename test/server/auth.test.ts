@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { ApiKeyChecker } from "../../src/server/auth";
-import { MODEL_NAME, startTestServer } from "./support";
+import { MODEL_NAME, rawHttp, startTestServer } from "./support";
 
 const KEY = "sk-test-key-123";
 const s = startTestServer({ config: { apiKey: KEY } });
@@ -50,6 +50,35 @@ describe("auth", () => {
     expect(r.choices.length).toBe(1);
     const wrong = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: "nope", maxRetries: 0 });
     expect(await wrong.models.list().catch((e) => e)).toBeInstanceOf(OpenAI.AuthenticationError);
+  });
+
+  // Regression: the router once took the path as everything after "http://" plus 4 characters, while
+  // auth parsed the URL properly; with `Host: a`, `/ping?/v1/chat/completions` passed auth as /ping and ran the completion.
+  test("raw HTTP with 0- to 3-character Host headers: guarded routes need the key behind every public prefix, and still route with it", async () => {
+    const hosts = ["a", "ai", "llm", "a:1", "ab:", ""];
+    for (const host of hosts) {
+      for (const [method, path, body] of GUARDED) {
+        const json = body === undefined ? "" : JSON.stringify(body);
+        const baseHeaders: Record<string, string> = { Host: host, "Content-Type": "application/json" };
+        const direct = await rawHttp(s.url, `${method} ${path} HTTP/1.1`, baseHeaders, json);
+        expect({ host, path, status: direct.status }).toEqual({ host, path, status: 401 });
+        // Behind a public path the request must be that public route's own answer, never the guarded one.
+        for (const [, pub] of PUBLIC) {
+          for (const sep of ["?", "?x=", "#"]) {
+            const res = await rawHttp(s.url, `${method} ${pub}${sep}${path} HTTP/1.1`, baseHeaders, json);
+            const plain = await rawHttp(s.url, `${method} ${pub} HTTP/1.1`, baseHeaders, json);
+            if (res.status !== plain.status || /"object":"(chat\.completion|text_completion|list)"|"tokens":\[|"prompt":"/.test(res.body))
+              throw new Error(`Host ${JSON.stringify(host)} ${method} ${pub}${sep}${path}: ${res.status} ${res.body.slice(0, 200)}`);
+          }
+        }
+        const ok = await rawHttp(s.url, `${method} ${path} HTTP/1.1`, { ...baseHeaders, Authorization: `Bearer ${KEY}` }, json);
+        expect({ host, path, status: ok.status }).toEqual({ host, path, status: path === "/v1/unknown-route" ? 404 : 200 });
+      }
+      for (const [method, path] of PUBLIC) {
+        const res = await rawHttp(s.url, `${method} ${path} HTTP/1.1`, { Host: host });
+        expect({ host, path, status: res.status }).toEqual({ host, path, status: 200 });
+      }
+    }
   });
 
   test("the checker compares keys of any length", () => {

@@ -82,3 +82,18 @@ export function metricValue(text: string, name: string, labels: Record<string, s
 export async function metrics(url: string): Promise<string> {
   return (await fetch(`${url}/metrics`)).text();
 }
+
+/** Sends one raw HTTP/1.1 request over TCP (any Host header, any request target) and returns status and body. */
+export async function rawHttp(url: string, requestLine: string, headers: Record<string, string>, body = ""): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(url);
+  const { connect } = await import("node:net");
+  const sock = connect(Number(port), hostname);
+  const chunks: Buffer[] = [];
+  sock.on("data", (d: Buffer) => chunks.push(d));
+  const lines = [requestLine, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), `Content-Length: ${Buffer.byteLength(body)}`, "Connection: close", "", body];
+  sock.write(lines.join("\r\n"));
+  await new Promise<void>((resolve, reject) => { sock.on("close", () => resolve()); sock.on("error", reject); });
+  const text = Buffer.concat(chunks).toString("utf8");
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+  return { status, body: text.slice(text.indexOf("\r\n\r\n") + 4) };
+}
