@@ -81,7 +81,8 @@ export function openSafetensors(path: string): SafetensorsFile {
   return { path, metadata, tensors };
 }
 
-function statFileSize(path: string): number {
+/** Size of the regular file at `path`; a missing path or a non-file is a ModelLoadError. */
+export function statFileSize(path: string): number {
   let st;
   try {
     st = statSync(path);
@@ -93,11 +94,11 @@ function statFileSize(path: string): number {
 }
 
 /** Bun.mmap maps at most 4 GiB - 1 at once; real checkpoints have shards past 4 GiB. */
-const MAX_MAPPING = 2 ** 32 - 1;
+export const MAX_MAPPING = 2 ** 32 - 1;
 const MAP_ALIGN = 65536; // a multiple of every page size in use
 
 /** Zero-copy views of tensor data: one mapping of the whole file, or one per tensor for files past 4 GiB. */
-function dataViewer(path: string, fileSize: number, dataStart: number): (name: string, begin: number, end: number) => Uint8Array {
+export function dataViewer(path: string, fileSize: number, dataStart: number): (name: string, begin: number, end: number) => Uint8Array {
   if (fileSize <= MAX_MAPPING) {
     const bytes = mapFile(path);
     return (_name, begin, end) => bytes.subarray(dataStart + begin, dataStart + end);
