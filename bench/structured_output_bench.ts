@@ -8,7 +8,7 @@
 import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
-import { createEngine, type LoadedEngine } from "../src/engine/from_engine_args";
+import { createEngine, type LoadedEngine } from "../src/entrypoints/from_engine_args";
 import { makeSamplingParams, type SamplingParams } from "../src/engine/sampling_params";
 import { applyTokenBitmask } from "../src/sample/sampler";
 import { tinyModelDir } from "../test/support/tiny_models";

@@ -58,6 +58,11 @@ export interface Backend {
    * (cpu) leave sampling to src/sample/sampler.ts.
    */
   sample?(logits: Tensor, vocab: number, batch: SamplingBatch): SamplingResult;
+
+  /** (optional) Free and total bytes of device memory; backends with a memory budget (cuda) size the KV cache from it. */
+  memoryInfo?(): { free: number; total: number };
+  /** (optional) Waits for queued device work and surfaces its errors. */
+  synchronize?(): void;
 }
 
 /** Most top logprobs Backend.sample returns per entry (VK_SAMPLE_MAX_LOGPROBS). */

@@ -1,7 +1,7 @@
 /** `vllm bench throughput`: offline throughput on random prompts, named and printed as vLLM does. */
 import { writeFileSync } from "node:fs";
 import { ENGINE_FLAGS, engineArgsFrom } from "../config/engine_args";
-import { createEngine } from "../engine/from_engine_args";
+import { createEngine } from "../entrypoints/from_engine_args";
 import { makeSamplingParams } from "../engine/sampling_params";
 import { Generator } from "../sample/generator";
 import { type FlagSpec, formatHelp, parseArgs } from "./arg_parser";
@@ -48,7 +48,7 @@ export function runBench(argv: string[]): number {
     elapsed_time: elapsed, num_requests: num, total_num_tokens: totalTokens, requests_per_second: num / elapsed,
     tokens_per_second: totalTokens / elapsed, output_tokens_per_second: outputTokens / elapsed,
     input_len: inputLen, output_len: outputLen, backend: backend.description, max_num_seqs: args.maxNumSeqs,
-    max_num_batched_tokens: args.maxNumBatchedTokens, preemptions: engine.scheduler.numPreemptions,
+    max_num_batched_tokens: args.maxNumBatchedTokens, preemptions: engine.schedulerStats?.numPreemptions ?? 0,
   };
   console.log(`Throughput: ${result.requests_per_second.toFixed(2)} requests/s, ${result.tokens_per_second.toFixed(2)} total tokens/s, ${result.output_tokens_per_second.toFixed(2)} output tokens/s`);
   console.log(`Total num prompt tokens: ${num * inputLen}\nTotal num output tokens: ${outputTokens}`);

@@ -1,6 +1,6 @@
 /** `vllm generate`: offline generation for one or more prompts, run as one batch. */
 import { ENGINE_FLAGS, engineArgsFrom } from "../config/engine_args";
-import { createEngine } from "../engine/from_engine_args";
+import { createEngine } from "../entrypoints/from_engine_args";
 import { makeSamplingParams, type SamplingParams } from "../engine/sampling_params";
 import type { GenerationConfig } from "../model_loader/generation_config";
 import { applyChatTemplate } from "../tokenizer/chat_template";

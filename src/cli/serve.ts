@@ -1,7 +1,7 @@
 /** `vllm serve [MODEL]`: the OpenAI-compatible HTTP server, with vLLM's flags and defaults. */
 import { existsSync, readFileSync } from "node:fs";
 import { ENGINE_FLAGS, engineArgsFrom } from "../config/engine_args";
-import { createEngine } from "../engine/from_engine_args";
+import { createEngine } from "../entrypoints/from_engine_args";
 import { startServer } from "../server/api_server";
 import { LOG_LEVELS, Logger, type LogLevel } from "../server/logger";
 import { DEFAULT_MAX_BODY_BYTES, type ServerConfig, ServerState } from "../server/state";

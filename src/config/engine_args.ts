@@ -13,10 +13,9 @@ export interface EngineArgs {
   cpuThreads: number | null;
   seed: number;
   maxLogprobs: number;
-  // Optional so literals written before these flags existed (tests, benches) still type-check; they run on the CPU.
-  device?: "auto" | "cpu" | "cuda"; // auto: CUDA when its runtime and a device are present, else the CPU
-  gpuMemoryUtilization?: number; // fraction of device memory for weights, activations and the KV cache
-  numGpuBlocksOverride?: number | null; // KV cache blocks to use instead of the measured or budgeted count
+  device: "auto" | "cpu" | "cuda"; // auto: CUDA when its runtime and a device are present, else the CPU
+  gpuMemoryUtilization: number; // fraction of device memory for weights, activations and the KV cache
+  numGpuBlocksOverride: number | null; // KV cache blocks to use instead of the measured or budgeted count
 }
 
 export const ENGINE_FLAGS: FlagSpec[] = [
@@ -61,9 +60,9 @@ export function engineArgsFrom(v: Record<string, unknown>): EngineArgs {
   positive("max-num-seqs", a.maxNumSeqs, 65536);
   positive("max-num-batched-tokens", a.maxNumBatchedTokens, 1 << 20);
   positive("cpu-threads", a.cpuThreads, 1024);
-  positive("num-gpu-blocks-override", a.numGpuBlocksOverride ?? null);
+  positive("num-gpu-blocks-override", a.numGpuBlocksOverride);
   if (![1, 2, 4, 8, 16, 32, 64, 128].includes(a.blockSize)) throw new ArgError(`argument --block-size: must be a power of two up to 128, got ${a.blockSize}`);
-  if (!(a.gpuMemoryUtilization! > 0 && a.gpuMemoryUtilization! <= 1)) throw new ArgError(`argument --gpu-memory-utilization: must be in (0, 1], got ${a.gpuMemoryUtilization}`);
+  if (!(a.gpuMemoryUtilization > 0 && a.gpuMemoryUtilization <= 1)) throw new ArgError(`argument --gpu-memory-utilization: must be in (0, 1], got ${a.gpuMemoryUtilization}`);
   if (a.maxLogprobs < 0) throw new ArgError(`argument --max-logprobs: must be non-negative, got ${a.maxLogprobs}`);
   if (!a.enableChunkedPrefill && a.maxModelLen !== null && a.maxModelLen > a.maxNumBatchedTokens)
     throw new ArgError(`argument --max-num-batched-tokens: ${a.maxNumBatchedTokens} is smaller than --max-model-len ${a.maxModelLen}; enable chunked prefill or raise it`);

@@ -86,12 +86,6 @@ export class BlockPool {
     this.cached.set(hash, b);
   }
 
-  /** Forgets every cached hash (blocks in use keep their data). */
-  resetPrefixCache(): void {
-    for (const b of this.cached.values()) { b.blockHash = null; b.tokens = null; }
-    this.cached.clear();
-  }
-
   private evict(b: KVCacheBlock): void {
     if (b.blockHash === null) return;
     if (this.cached.get(b.blockHash) === b) this.cached.delete(b.blockHash);

@@ -2,7 +2,7 @@
  * KVCacheManager: which blocks each request holds, prefix-cache lookups, and slot allocation.
  * Callers see block ids only; the pool, hashing and eviction stay inside.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { BlockPool, type KVCacheBlock } from "./block_pool";
 import type { Request } from "./request";
 
@@ -18,7 +18,11 @@ export class KVCacheManager {
   prefixCacheQueries = 0;
   prefixCacheHits = 0;
 
-  constructor(numBlocks: number, readonly blockSize: number, readonly enableCaching: boolean) {
+  /**
+   * `rootHash` seeds every block-hash chain. It is random per process, so another process (or tenant of a
+   * shared cache) cannot predict which prompts hit; `prefixCacheRootHash()` makes it stable where asked.
+   */
+  constructor(numBlocks: number, readonly blockSize: number, readonly enableCaching: boolean, private readonly rootHash = prefixCacheRootHash()) {
     this.pool = new BlockPool(numBlocks, enableCaching);
   }
 
@@ -69,10 +73,6 @@ export class KVCacheManager {
     this.pool.free(blocks.slice().reverse());
   }
 
-  blockIds(req: Request): number[] {
-    return (this.reqBlocks.get(req.requestId) ?? []).map((b) => b.blockId);
-  }
-
   get numRequests(): number {
     return this.reqBlocks.size;
   }
@@ -88,7 +88,7 @@ export class KVCacheManager {
   private updateHashes(req: Request, numBlocks: number): void {
     for (let i = req.blockHashes.length; i < numBlocks; i++) {
       const h = createHash("sha256");
-      h.update(i === 0 ? "root" : req.blockHashes[i - 1]);
+      h.update(i === 0 ? this.rootHash : req.blockHashes[i - 1]);
       h.update(new Uint8Array(Int32Array.from(this.blockTokens(req, i)).buffer));
       if (i === 0 && req.cacheSalt !== null) h.update("salt:" + req.cacheSalt);
       req.blockHashes.push(h.digest("hex"));
@@ -100,4 +100,14 @@ export class KVCacheManager {
     for (let t = i * this.blockSize; t < (i + 1) * this.blockSize; t++) out.push(req.tokenAt(t));
     return out;
   }
+}
+
+/**
+ * The root of the block-hash chains: 32 random bytes per process, or, when PYTHONHASHSEED is set (as vLLM
+ * reads it, for routers that need the same hashes from every replica), a hash of that seed.
+ */
+export function prefixCacheRootHash(env: Record<string, string | undefined> = process.env): string {
+  const seed = env.PYTHONHASHSEED;
+  if (seed !== undefined && seed !== "" && seed !== "random") return createHash("sha256").update("vllm-bun-root:" + seed).digest("hex");
+  return randomBytes(32).toString("hex");
 }

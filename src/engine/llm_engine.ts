@@ -1,54 +1,69 @@
 /**
- * LLMEngine: owns the scheduler, the model runner and the output processor. One step is
- * schedule → execute → update, and every request (the n samples of one prompt too) moves through it.
+ * LLMEngine: the front end over EngineCore. It admits requests (refusing what the engine could never serve,
+ * with the limit named), fans n > 1 out into n sequences that share the prompt's cached blocks, turns the
+ * core's outputs into RequestOutputs (OutputProcessor), and publishes a stats record after every step.
  */
 import type { Tokenizer } from "../tokenizer/tokenizer";
-import type { ModelRunner } from "../runner/model_runner";
-import { checkStopTokens } from "./stop_checker";
-import { OutputProcessor, requestOutput } from "./output_processor";
-import type { CompletionOutput, RequestOutput } from "./outputs";
-import { Request, RequestStatus } from "./request";
-import type { SamplingParams } from "./sampling_params";
-import type { Scheduler, SchedulerOutput } from "./scheduler";
-import type { ModelRunnerOutput } from "../runner/model_runner";
-import { EngineStats } from "./stats";
+import type { EngineCore } from "./core";
+import { OutputProcessor, type RequestState } from "./output_processor";
+import type { CompletionOutput, EngineCoreOutputs, RequestOutput, SchedulerStats } from "./outputs";
+import { type SamplingParams, SamplingParamsError } from "./sampling_params";
+import { emptyIterationStats, type IterationStats, type StatsListener } from "./stats";
 import { StructuredOutputError } from "../structured_output/errors";
-import { finishOnGrammar, type RequestGrammar } from "../structured_output/request_grammar";
 import type { StructuredOutputManager } from "../structured_output/structured_output_manager";
-
-interface ParentRequest {
-  requestId: string;
-  children: Request[];
-  numFinished: number;
-}
 
 export interface EngineInput {
   promptTokenIds: readonly number[];
   cacheSalt?: string | null;
 }
 
+/** The limits admission checks a request against (from VllmConfig and the KV pool). */
+export interface AdmissionLimits {
+  maxModelLen: number;
+  maxNumBatchedTokens: number;
+  enableChunkedPrefill: boolean;
+  /** Tokens the whole KV pool holds. */
+  kvCacheTokens: number;
+}
+
+interface ParentRequest {
+  requestId: string;
+  childIds: string[];
+  numFinished: number;
+  /** The first sequence's state: the parent's prompt, prompt logprobs and timing (it outlives the sequence). */
+  first: RequestState | null;
+}
+
 export class LLMEngine {
   readonly outputProcessor: OutputProcessor;
-  readonly stats = new EngineStats();
   private readonly parents = new Map<string, ParentRequest>();
   private readonly childToParent = new Map<string, ParentRequest>();
-  /** Compiles and tracks structured-output grammars; null on an engine without them (issue 6). */
-  structuredOutputManager: StructuredOutputManager | null = null;
+  private readonly listeners: StatsListener[] = [];
+  private lastSchedulerStats: SchedulerStats | null = null;
 
   constructor(
-    readonly scheduler: Scheduler,
-    readonly runner: ModelRunner,
+    readonly engineCore: EngineCore,
     readonly tokenizer: Tokenizer,
     readonly eosTokenIds: readonly number[],
-    readonly maxModelLen: number,
+    readonly limits: AdmissionLimits,
+    /** Compiles structured-output grammars before admission; null on an engine without them. */
+    readonly structuredOutputManager: StructuredOutputManager | null,
   ) {
     this.outputProcessor = new OutputProcessor(tokenizer);
   }
 
+  get maxModelLen(): number {
+    return this.limits.maxModelLen;
+  }
+
+  /** Subscribes to the stats record published after every step and every abort. */
+  onStats(listener: StatsListener): void {
+    this.listeners.push(listener);
+  }
+
   /**
    * Compiles the grammar of a request with `structuredOutputs` (a no-op without). Await it before addRequest:
-   * it rejects with StructuredOutputError (HTTP 400) when the constraint is invalid, unsupported or too slow to
-   * compile, and addRequest throws StructuredOutputError synchronously for a constraint that was not prepared.
+   * it rejects with StructuredOutputError (HTTP 400) when the constraint is invalid, unsupported or too slow.
    */
   async prepareStructuredOutput(params: SamplingParams): Promise<void> {
     if (!params.structuredOutputs) return;
@@ -56,40 +71,43 @@ export class LLMEngine {
     await this.structuredOutputManager.prepare(params.structuredOutputs);
   }
 
-  /** Queues a prompt; n > 1 fans out into n child requests that share the prompt's cached blocks. */
+  /** Queues a prompt; n > 1 fans out into n sequences. Throws SamplingParamsError for what can never be served. */
   addRequest(requestId: string, input: EngineInput, params: SamplingParams): void {
     if (this.parents.has(requestId)) throw new Error(`request id ${requestId} is already in use`);
-    if (input.promptTokenIds.length === 0) throw new Error("the prompt is empty");
-    const grammars = this.createGrammars(params);
-    const parent: ParentRequest = { requestId, children: [], numFinished: 0 };
-    for (let i = 0; i < params.n; i++) {
-      const childParams = i === 0 || params.seed === null ? params : { ...params, seed: params.seed + i };
-      const childId = params.n === 1 ? requestId : `${i}_${requestId}`;
-      const req = new Request(childId, input.promptTokenIds, childParams, this.eosTokenIds, input.cacheSalt ?? null);
-      req.grammar = grammars?.[i] ?? null;
-      parent.children.push(req);
-      this.childToParent.set(childId, parent);
-      this.outputProcessor.addRequest(req, i);
-      this.scheduler.addRequest(req);
+    this.checkAdmission(input.promptTokenIds.length, params);
+    const parent: ParentRequest = { requestId, childIds: [], numFinished: 0, first: null };
+    const arrivalTime = performance.now() / 1000;
+    try {
+      for (let i = 0; i < params.n; i++) {
+        const childParams = i === 0 || params.seed === null ? params : { ...params, seed: params.seed + i };
+        const childId = params.n === 1 ? requestId : `${i}_${requestId}`;
+        this.engineCore.addRequest({ reqId: childId, promptTokenIds: input.promptTokenIds, samplingParams: childParams, eosTokenIds: this.eosTokenIds, cacheSalt: input.cacheSalt ?? null, arrivalTime });
+        parent.childIds.push(childId);
+        this.childToParent.set(childId, parent);
+        const st = this.outputProcessor.addRequest(childId, i, input.promptTokenIds, childParams, arrivalTime);
+        parent.first ??= st;
+      }
+    } catch (e) {
+      this.engineCore.abortRequests(parent.childIds); // a failure leaves nothing behind
+      for (const id of parent.childIds) { this.childToParent.delete(id); this.outputProcessor.abort(id); this.outputProcessor.makeOutput(id, emptyIterationStats()); }
+      throw e;
     }
     this.parents.set(requestId, parent);
-    this.stats.onArrival();
   }
 
   /** Aborts requests wherever they are, freeing their blocks at once. Returns their final outputs. */
   abortRequest(requestIds: readonly string[]): RequestOutput[] {
     const outs: RequestOutput[] = [];
+    const it = emptyIterationStats();
     for (const id of requestIds) {
       const parent = this.parents.get(id);
       if (!parent) continue;
-      const done: CompletionOutput[] = [];
-      for (const req of parent.children) {
-        if (req.isFinished) continue;
-        this.scheduler.finishRequest(req, RequestStatus.FINISHED_ABORTED);
-        done.push(this.finishChild(parent, req));
-      }
-      outs.push(requestOutput(parent.requestId, parent.children[0], done, true));
+      const live = parent.childIds.filter((c) => this.outputProcessor.get(c) !== undefined);
+      this.engineCore.abortRequests(live);
+      for (const c of live) this.outputProcessor.abort(c);
+      outs.push(this.parentOutput(parent, live.map((c) => this.finishChild(parent, c, it))));
     }
+    if (outs.length > 0) this.publish(this.engineCore.schedulerStats(), it);
     return outs;
   }
 
@@ -98,10 +116,7 @@ export class LLMEngine {
   }
 
   step(): RequestOutput[] {
-    const so = this.scheduler.schedule();
-    const grammar = this.structuredOutputManager;
-    const ro = this.runner.execute(so, grammar && (() => grammar.grammarBitmask(so.scheduled)));
-    return this.update(so, ro);
+    return this.processOutputs(this.engineCore.step());
   }
 
   /** Runs prompts to completion as one batch (offline use: `vllm generate`, `vllm bench`). */
@@ -124,54 +139,68 @@ export class LLMEngine {
     return ids.map((id) => final.get(id)!);
   }
 
-  // All of a request's matchers are made before any child is queued, so a failure leaves nothing behind.
-  private createGrammars(params: SamplingParams): RequestGrammar[] | null {
-    if (!params.structuredOutputs) return null;
-    const manager = this.structuredOutputManager;
-    if (manager === null) throw new StructuredOutputError("structured outputs are not available on this engine");
-    const grammars: RequestGrammar[] = [];
-    try {
-      for (let i = 0; i < params.n; i++) grammars.push(manager.createRequestGrammar(params.structuredOutputs));
-    } catch (e) {
-      for (const g of grammars) g.dispose();
-      throw e;
-    }
-    return grammars;
+  private checkAdmission(promptLen: number, params: SamplingParams): void {
+    const l = this.limits;
+    if (promptLen === 0) throw new SamplingParamsError("prompt", "the prompt is empty");
+    if (promptLen > l.maxModelLen)
+      throw new SamplingParamsError("prompt", `the prompt has ${promptLen} tokens, longer than the maximum model length of ${l.maxModelLen} (--max-model-len)`);
+    if (!l.enableChunkedPrefill && promptLen > l.maxNumBatchedTokens)
+      throw new SamplingParamsError("prompt", `the prompt has ${promptLen} tokens, more than --max-num-batched-tokens ${l.maxNumBatchedTokens} with chunked prefill disabled`);
+    if (promptLen > l.kvCacheTokens)
+      throw new SamplingParamsError("prompt", `the prompt has ${promptLen} tokens; the whole KV cache holds ${l.kvCacheTokens}`);
+    if (params.structuredOutputs && this.structuredOutputManager === null) throw new StructuredOutputError("structured outputs are not available on this engine");
   }
 
-  private update(so: SchedulerOutput, ro: ModelRunnerOutput): RequestOutput[] {
-    const now = performance.now() / 1000;
-    this.stats.onStep(so, this.scheduler);
+  private processOutputs(core: EngineCoreOutputs): RequestOutput[] {
+    const now = performance.now() / 1000, it = emptyIterationStats();
     const byParent = new Map<ParentRequest, CompletionOutput[]>();
-    for (const s of so.scheduled) {
-      const pl = ro.promptLogprobs.get(s.request.requestId);
-      if (pl) (s.request.promptLogprobs ??= [null]).push(...pl);
-    }
-    for (const req of this.scheduler.updateFromOutput(so)) {
-      const sample = ro.sampled.get(req.requestId);
-      if (!sample) continue;
-      req.outputTokenIds.push(sample.tokenId);
-      if (sample.logprobs) req.outputLogprobs.push(sample.logprobs);
-      this.stats.onToken(req, now);
-      req.firstTokenTime ??= now;
-      req.lastTokenTime = now;
-      const stopped = finishOnGrammar(req, sample.tokenId) || checkStopTokens(req, this.maxModelLen);
-      const stoppedByString = this.outputProcessor.processNewTokens(req, stopped && req.status === RequestStatus.FINISHED_STOPPED);
-      if (stopped || stoppedByString) this.scheduler.finishRequest(req, req.status);
-      const parent = this.childToParent.get(req.requestId)!;
-      const out = req.isFinished ? this.finishChild(parent, req) : this.outputProcessor.makeOutput(req);
+    let stopped = false;
+    for (const o of core.outputs) {
+      const parent = this.childToParent.get(o.reqId);
+      if (!parent) continue;
+      const stop = this.outputProcessor.processOutput(o, now, it);
+      if (stop !== null && o.finishReason === null) { this.engineCore.stopRequests([o.reqId], stop); stopped = true; }
+      const st = this.outputProcessor.get(o.reqId)!;
+      if (o.newTokenIds.length === 0 && st.finishReason === null) continue; // prompt logprobs only: reported with the first token
+      const out = st.finishReason !== null ? this.finishChild(parent, o.reqId, it) : this.outputProcessor.makeOutput(o.reqId, it);
       byParent.set(parent, [...(byParent.get(parent) ?? []), out]);
     }
-    return [...byParent].map(([parent, outs]) =>
-      requestOutput(parent.requestId, parent.children[0], outs, parent.numFinished === parent.children.length));
+    const s = core.schedulerStats, fresh = stopped ? this.engineCore.schedulerStats() : null;
+    this.publish(fresh ? { ...fresh, numScheduledTokens: s.numScheduledTokens, numLogitsRows: s.numLogitsRows } : s, it);
+    return [...byParent].map(([parent, outs]) => this.parentOutput(parent, outs));
   }
 
-  private finishChild(parent: ParentRequest, req: Request): CompletionOutput {
-    req.grammar?.dispose();
-    const out = this.outputProcessor.makeOutput(req);
-    this.stats.onFinished(req);
-    this.childToParent.delete(req.requestId);
-    if (++parent.numFinished === parent.children.length) this.parents.delete(parent.requestId);
+  private parentOutput(parent: ParentRequest, outputs: CompletionOutput[]): RequestOutput {
+    const first = parent.first!;
+    const finished = parent.numFinished === parent.childIds.length;
+    return {
+      requestId: parent.requestId, promptTokenIds: first.promptTokenIds, promptLogprobs: first.promptLogprobs, outputs, finished,
+      metrics: {
+        arrivalTime: first.arrivalTime, firstScheduledTime: first.firstScheduledTime, firstTokenTime: first.firstTokenTime,
+        lastTokenTime: first.lastTokenTime, finishedTime: finished ? performance.now() / 1000 : null, numCachedTokens: first.numCachedTokens,
+      },
+    };
+  }
+
+  private finishChild(parent: ParentRequest, childId: string, it: IterationStats): CompletionOutput {
+    const out = this.outputProcessor.makeOutput(childId, it);
+    this.childToParent.delete(childId);
+    if (++parent.numFinished === parent.childIds.length) this.parents.delete(parent.requestId);
     return out;
+  }
+
+  private publish(scheduler: SchedulerStats, iteration: IterationStats): void {
+    this.lastSchedulerStats = scheduler;
+    for (const l of this.listeners) l({ scheduler, iteration });
+  }
+
+  /** Sequences admitted and not yet running (new arrivals and preempted ones): what a queue cap counts. */
+  get numWaitingSequences(): number {
+    return this.childToParent.size - (this.lastSchedulerStats?.numRunningReqs ?? 0);
+  }
+
+  /** The newest scheduler snapshot (null before the first step). */
+  get schedulerStats(): SchedulerStats | null {
+    return this.lastSchedulerStats;
   }
 }

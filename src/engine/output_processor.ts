@@ -1,24 +1,39 @@
 /**
- * OutputProcessor: per-request detokenization and stop strings, producing RequestOutputs. Text that could
- * still turn into a stop string is held back from deltas until it is decided.
+ * OutputProcessor: the front end's state of each sequence (tokens, logprobs, text, times), built from the
+ * core's per-step outputs. It detokenizes incrementally, finds stop strings (text that could still become one
+ * is held back from deltas), and measures the latencies the metrics report.
  */
 import type { Tokenizer } from "../tokenizer/tokenizer";
 import { IncrementalDetokenizer } from "../tokenizer/detokenizer";
-import type { CompletionOutput, RequestOutput } from "./outputs";
-import type { Request } from "./request";
-import { RequestStatus } from "./request";
+import type { CompletionOutput, EngineCoreOutput, FinishReason, TokenLogprobs } from "./outputs";
+import type { SamplingParams } from "./sampling_params";
+import type { FinishedRequestStats, IterationStats } from "./stats";
 import { findStopString } from "./stop_checker";
 
-interface RequestState {
-  req: Request;
-  index: number; // position among the n outputs of a parent request
+/** One sequence as the front end sees it. */
+export interface RequestState {
+  readonly reqId: string;
+  readonly index: number; // position among the n outputs of a parent request
+  readonly params: SamplingParams;
+  readonly promptTokenIds: readonly number[];
+  readonly outputTokenIds: number[];
+  readonly logprobs: TokenLogprobs[];
+  promptLogprobs: (TokenLogprobs | null)[] | null;
+  finishReason: FinishReason | null;
+  stopReason: number | string | null;
+  readonly arrivalTime: number;
+  firstScheduledTime: number | null;
+  firstTokenTime: number | null;
+  lastTokenTime: number | null;
+  numCachedTokens: number;
   detok: IncrementalDetokenizer;
   text: string; // text so far, cut at a stop string
-  sentChars: number; // characters already reported as deltas
+  sentChars: number;
   sentTokens: number;
   sentLogprobs: number;
   cumulativeLogprob: number;
-  holdBack: number;
+  readonly holdBack: number;
+  readonly itl: number[];
 }
 
 export class OutputProcessor {
@@ -26,73 +41,93 @@ export class OutputProcessor {
 
   constructor(private readonly tokenizer: Tokenizer) {}
 
-  addRequest(req: Request, index = 0): void {
-    const p = req.samplingParams;
-    const holdBack = p.includeStopStrInOutput || p.stop.length === 0 ? 0 : Math.max(...p.stop.map((s) => s.length)) - 1;
-    this.states.set(req.requestId, {
-      req, index, text: "", sentChars: 0, sentTokens: 0, sentLogprobs: 0, cumulativeLogprob: 0, holdBack,
-      detok: new IncrementalDetokenizer(this.tokenizer, { skipSpecialTokens: p.skipSpecialTokens, promptIds: req.promptTokenIds }),
-    });
+  addRequest(reqId: string, index: number, promptTokenIds: readonly number[], params: SamplingParams, arrivalTime: number): RequestState {
+    const holdBack = params.includeStopStrInOutput || params.stop.length === 0 ? 0 : Math.max(...params.stop.map((s) => s.length)) - 1;
+    const st: RequestState = {
+      reqId, index, params, promptTokenIds, outputTokenIds: [], logprobs: [], promptLogprobs: null, finishReason: null, stopReason: null,
+      arrivalTime, firstScheduledTime: null, firstTokenTime: null, lastTokenTime: null, numCachedTokens: 0,
+      detok: new IncrementalDetokenizer(this.tokenizer, { skipSpecialTokens: params.skipSpecialTokens, promptIds: promptTokenIds }),
+      text: "", sentChars: 0, sentTokens: 0, sentLogprobs: 0, cumulativeLogprob: 0, holdBack, itl: [],
+    };
+    this.states.set(reqId, st);
+    return st;
+  }
+
+  get(reqId: string): RequestState | undefined {
+    return this.states.get(reqId);
   }
 
   /**
-   * Detokenizes the request's new tokens; returns true when a stop string finished it. A stop token
-   * (eos or stop_token_ids) that finished the request stays out of the text, as in vLLM, unless
-   * include_stop_str_in_output is set.
+   * Applies one core output. Returns the stop string when one now ends the request (the core must be told
+   * if it had not finished the request itself).
+   * A stop token that finished the request stays out of the text, as in vLLM, unless include_stop_str_in_output.
    */
-  processNewTokens(req: Request, stoppedByToken = false): boolean {
-    const st = this.states.get(req.requestId)!;
-    const hideLast = stoppedByToken && !req.samplingParams.includeStopStrInOutput;
-    const newIds = req.outputTokenIds.slice(st.detok.tokenIds.length, hideLast ? -1 : undefined);
-    const delta = st.detok.push(newIds);
+  processOutput(o: EngineCoreOutput, now: number, it: IterationStats): string | null {
+    const st = this.states.get(o.reqId)!;
+    st.firstScheduledTime ??= o.firstScheduledTime;
+    st.numCachedTokens = o.numCachedTokens;
+    if (o.newPromptLogprobs) (st.promptLogprobs ??= [null]).push(...o.newPromptLogprobs);
+    if (o.newTokenIds.length === 0) return null;
+    if (st.firstTokenTime === null) { st.firstTokenTime = now; it.numPromptTokens += st.promptTokenIds.length; }
+    else if (st.lastTokenTime !== null) st.itl.push(now - st.lastTokenTime);
+    st.lastTokenTime = now;
+    it.numGenerationTokens += o.newTokenIds.length;
+    st.outputTokenIds.push(...o.newTokenIds);
+    if (o.newLogprobs) st.logprobs.push(...o.newLogprobs);
+    st.finishReason = o.finishReason;
+    st.stopReason = o.stopReason;
+    const hideLast = o.finishReason === "stop" && !st.params.includeStopStrInOutput;
+    const delta = st.detok.push(st.outputTokenIds.slice(st.detok.tokenIds.length, hideLast ? -1 : undefined));
     st.text += delta;
-    const p = req.samplingParams;
-    if (p.stop.length === 0 || req.outputTokenIds.length < p.minTokens) return false;
+    const p = st.params;
+    if (o.finishReason === "stop" || o.finishReason === "abort" || p.stop.length === 0 || st.outputTokenIds.length < p.minTokens) return null;
     const hit = findStopString(st.text, delta.length, p.stop, p.includeStopStrInOutput);
-    if (!hit) return false;
+    if (!hit) return null;
     st.text = st.text.slice(0, hit.cut);
-    req.status = RequestStatus.FINISHED_STOPPED;
-    req.stopReason = hit.stop;
-    return true;
+    st.finishReason = "stop";
+    st.stopReason = hit.stop;
+    return hit.stop;
   }
 
-  /** The request's output for this step; forgets the request once it is finished. */
-  makeOutput(req: Request): CompletionOutput {
-    const st = this.states.get(req.requestId)!;
-    const finished = req.isFinished;
-    // A finished request's text includes any incomplete character held back (as decode() shows it),
-    // unless a stop string already cut the text.
-    if (finished && typeof req.stopReason !== "string") st.text += st.detok.flush();
+  /** Marks a request aborted (unless it already finished). */
+  abort(reqId: string): void {
+    const st = this.states.get(reqId);
+    if (st && st.finishReason === null) st.finishReason = "abort";
+  }
+
+  /** The request's output for this step; forgets the request once it is finished and records its stats. */
+  makeOutput(reqId: string, it: IterationStats): CompletionOutput {
+    const st = this.states.get(reqId)!;
+    const finished = st.finishReason !== null;
+    // A finished request's text includes any incomplete character held back, unless a stop string cut it.
+    if (finished && typeof st.stopReason !== "string") st.text += st.detok.flush();
     const visible = finished ? st.text.length : Math.max(st.sentChars, st.text.length - st.holdBack);
     const textDelta = st.text.slice(st.sentChars, visible);
     st.sentChars = visible;
-    const newTokenIds = req.outputTokenIds.slice(st.sentTokens);
-    st.sentTokens = req.outputTokenIds.length;
-    const wantLogprobs = req.samplingParams.logprobs !== null;
-    const newLogprobs = wantLogprobs ? req.outputLogprobs.slice(st.sentLogprobs) : null;
-    st.sentLogprobs = req.outputLogprobs.length;
+    const newTokenIds = st.outputTokenIds.slice(st.sentTokens);
+    st.sentTokens = st.outputTokenIds.length;
+    const wantLogprobs = st.params.logprobs !== null;
+    const newLogprobs = wantLogprobs ? st.logprobs.slice(st.sentLogprobs) : null;
+    st.sentLogprobs = st.logprobs.length;
     for (const lp of newLogprobs ?? []) st.cumulativeLogprob += lp.logprob;
-    if (finished) this.states.delete(req.requestId);
+    if (finished) {
+      this.states.delete(reqId);
+      it.finished.push(finishedStats(st));
+    }
     return {
-      index: st.index, text: st.text.slice(0, visible), textDelta, tokenIds: req.outputTokenIds.slice(), newTokenIds,
-      logprobs: wantLogprobs ? req.outputLogprobs.slice() : null, newLogprobs,
-      cumulativeLogprob: wantLogprobs ? st.cumulativeLogprob : null,
-      finishReason: req.finishReason, stopReason: req.stopReason,
+      index: st.index, text: st.text.slice(0, visible), textDelta, tokenIds: st.outputTokenIds.slice(), newTokenIds,
+      logprobs: wantLogprobs ? st.logprobs.slice() : null, newLogprobs,
+      cumulativeLogprob: wantLogprobs ? st.cumulativeLogprob : null, finishReason: st.finishReason, stopReason: st.stopReason,
     };
-  }
-
-  has(requestId: string): boolean {
-    return this.states.has(requestId);
   }
 }
 
-/** The parent request's output: `req` is its first child, which carries the shared prompt. */
-export function requestOutput(requestId: string, req: Request, outputs: CompletionOutput[], finished: boolean): RequestOutput {
+function finishedStats(st: RequestState): FinishedRequestStats {
+  const now = performance.now() / 1000;
   return {
-    requestId, promptTokenIds: req.promptTokenIds, promptLogprobs: req.promptLogprobs, outputs, finished,
-    metrics: {
-      arrivalTime: req.arrivalTime, firstScheduledTime: req.firstScheduledTime, firstTokenTime: req.firstTokenTime,
-      lastTokenTime: req.lastTokenTime, finishedTime: finished ? performance.now() / 1000 : null, numCachedTokens: req.numCachedTokens,
-    },
+    finishReason: st.finishReason ?? "abort", numPromptTokens: st.promptTokenIds.length, numGenerationTokens: st.outputTokenIds.length,
+    queueTime: (st.firstScheduledTime ?? now) - st.arrivalTime,
+    timeToFirstToken: st.firstTokenTime === null ? null : st.firstTokenTime - st.arrivalTime,
+    e2eLatency: now - st.arrivalTime, interTokenLatencies: st.itl,
   };
 }

@@ -1,20 +1,45 @@
 /**
- * Sampler: turns one logits row into a token, following vLLM's order: logprobs from the raw logits, then
- * logit_bias, min_tokens masking and penalties, then greedy, or temperature → min_p → top_k → top_p → draw.
+ * The host sampler: one SamplingEntry (sampling_metadata.ts) and its logits row → a token, in vLLM's order:
+ * logprobs from the raw logits, then the logits processors (ops) and the grammar bitmask, then greedy, or
+ * temperature → min_p → top_k → top_p → the entry's pre-drawn uniform. The device `sample` op follows the same
+ * rules; this file is also the reference its tests compare against.
  */
-import type { Request, TokenLogprobs } from "../engine/request";
+import type { TokenLogprobs } from "../engine/outputs";
 import type { Generator } from "./generator";
+import { promptEntry, SAMPLING_EPS, type SamplingEntry, sampleEntry, type SamplingView } from "./sampling_metadata";
 
-const SAMPLING_EPS = 1e-5;
+export interface SampledToken {
+  tokenId: number;
+  logprobs: TokenLogprobs | null;
+}
 
-/** `bitmask` (structured outputs): bit i of word w allows token 32·w + i; applied after every other logits processor. */
-export function sampleToken(logits: Float32Array, req: Request, fallback: Generator, bitmask: Int32Array | null = null): { tokenId: number; logprobs: TokenLogprobs | null } {
-  const p = req.samplingParams;
-  const wantLogprobs = p.logprobs !== null;
-  const raw = wantLogprobs ? logSoftmax(logits) : null;
-  applyLogitsProcessors(logits, req, bitmask);
-  const tokenId = p.temperature < SAMPLING_EPS ? argmax(logits) : draw(logits, req, req.generator ?? fallback, bitmask !== null);
-  return { tokenId, logprobs: raw ? tokenLogprobs(raw, tokenId, p.logprobs!) : null };
+/** Samples (or scores the forced token of) one entry from its logits row; `x` is modified. */
+export function sampleRow(x: Float32Array, e: SamplingEntry): SampledToken {
+  const raw = e.numLogprobs >= 0 ? logSoftmax(x) : null;
+  if (e.forcedToken >= 0) return { tokenId: e.forcedToken, logprobs: tokenLogprobs(raw ?? logSoftmax(x), e.forcedToken, Math.max(e.numLogprobs, 0)) };
+  const held = e.ops && e.mask && e.holdsStops ? [...e.ops].filter(([, o]) => o[0] === -Infinity).map(([id]) => [id, x[id]] as [number, number]) : null;
+  if (e.ops) applyOps(x, e.ops);
+  if (e.mask) applyGrammarBitmask(x, e.mask, held);
+  const tokenId = e.temperature < SAMPLING_EPS ? argmax(x) : draw(x, e);
+  return { tokenId, logprobs: raw ? tokenLogprobs(raw, tokenId, e.numLogprobs) : null };
+}
+
+/** One request's next token from a logits row (tests and tools; the runner goes through entries). */
+export function sampleToken(logits: Float32Array, view: SamplingView, fallback: Generator, bitmask: Int32Array | null = null): SampledToken {
+  return sampleRow(logits, sampleEntry(view, 0, logits.length, fallback, bitmask));
+}
+
+/** The logprob record of prompt token `tokenId` under a logits row. */
+export function scoreToken(logits: Float32Array, tokenId: number, k: number): TokenLogprobs {
+  return sampleRow(logits, promptEntry(0, tokenId, k)).logprobs!;
+}
+
+function applyOps(x: Float32Array, ops: ReadonlyMap<number, readonly [number, number, number]>): void {
+  for (const [id, [add, rep, sub]] of ops) {
+    let v = x[id] + add;
+    if (rep !== 1) v = v > 0 ? v / rep : v * rep;
+    x[id] = v - sub;
+  }
 }
 
 /** The logprob of `tokenId` plus the top-k of a log-softmaxed row. */
@@ -25,28 +50,6 @@ export function tokenLogprobs(lp: Float32Array, tokenId: number, k: number): Tok
   return { tokenId, logprob: v, rank, top: topK(lp, k) };
 }
 
-function applyLogitsProcessors(x: Float32Array, req: Request, bitmask: Int32Array | null): void {
-  const p = req.samplingParams;
-  if (p.logitBias) for (const [id, b] of p.logitBias) x[id] += b;
-  let heldStops: [number, number][] | null = null;
-  if (req.outputTokenIds.length < p.minTokens) {
-    const ids = p.ignoreEos ? p.stopTokenIds : [...p.stopTokenIds, ...req.eosTokenIds];
-    if (bitmask) heldStops = ids.map((id) => [id, x[id]]);
-    for (const id of ids) x[id] = -Infinity;
-  }
-  if (p.repetitionPenalty !== 1) {
-    const seen = new Set<number>([...req.promptTokenIds, ...req.outputTokenIds]);
-    for (const id of seen) x[id] = x[id] > 0 ? x[id] / p.repetitionPenalty : x[id] * p.repetitionPenalty;
-  }
-  if (p.presencePenalty !== 0 || p.frequencyPenalty !== 0) {
-    const counts = new Map<number, number>();
-    for (const id of req.outputTokenIds) counts.set(id, (counts.get(id) ?? 0) + 1);
-    for (const [id, c] of counts) x[id] -= p.frequencyPenalty * c + p.presencePenalty;
-  }
-  if (bitmask) applyGrammarBitmask(x, bitmask, heldStops);
-}
-
-// --- structured outputs (issue 6) ---
 // When min_tokens holds back every token the grammar allows (its output is complete and only a stop token
 // fits), the grammar wins: those stop tokens get their logits back.
 function applyGrammarBitmask(x: Float32Array, bitmask: Int32Array, heldStops: [number, number][] | null): void {
@@ -76,11 +79,8 @@ export function applyTokenBitmask(x: Float32Array, bitmask: Int32Array): void {
 function isAllowed(bitmask: Int32Array, id: number): boolean {
   return ((bitmask[id >>> 5] >>> (id & 31)) & 1) === 1;
 }
-// --- end structured outputs ---
-
-function draw(x: Float32Array, req: Request, gen: Generator, masked = false): number {
-  const p = req.samplingParams;
-  const probs = masked ? maskedSoftmax(x, p.temperature) : softmax(x, p.temperature);
+function draw(x: Float32Array, p: SamplingEntry): number {
+  const probs = p.mask ? maskedSoftmax(x, p.temperature) : softmax(x, p.temperature);
   let max = 0;
   for (let i = 0; i < probs.length; i++) if (probs[i] > max) max = probs[i];
   if (p.minP > 0) cutBelow(probs, p.minP * max);
@@ -91,7 +91,7 @@ function draw(x: Float32Array, req: Request, gen: Generator, masked = false): nu
   if (p.topP < 1) cutBelow(probs, nucleusThreshold(probs, p.topP));
   let total = 0;
   for (let i = 0; i < probs.length; i++) total += probs[i];
-  let u = gen.random() * total;
+  let u = p.u * total;
   let last = 0;
   for (let i = 0; i < probs.length; i++) {
     if (probs[i] <= 0) continue;

@@ -1,5 +1,5 @@
 /** Logprobs in the two OpenAI formats: chat's `content` list and completions' parallel arrays. */
-import type { TokenLogprobs } from "../engine/request";
+import type { TokenLogprobs } from "../engine/outputs";
 import type { ServerState } from "./state";
 
 // -inf has no JSON form; OpenAI and vLLM report -9999 instead.

@@ -1,10 +1,10 @@
 /**
  * Prometheus metrics with vLLM's `vllm:*` names and a `model_name` label, so dashboards built for vLLM
- * work unchanged. Gauges and counters read the engine when scraped; histograms are fed as requests finish.
+ * work unchanged. Everything is fed from the stats record the engine publishes after each step.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { LLMEngine } from "../engine/llm_engine";
-import type { FinishedRequestStats } from "../engine/stats";
+import type { EngineStepStats, FinishedRequestStats } from "../engine/stats";
 
 // vLLM's bucket boundaries, so histogram quantiles compare across the two servers.
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
@@ -33,32 +33,36 @@ export class ServerMetrics {
   private readonly promptTokens: Histogram<"model_name">;
   private readonly generationTokens: Histogram<"model_name">;
 
+  private readonly gauges: Record<"running" | "waiting" | "kvUsage", Gauge<"model_name">>;
+  private readonly counters: Record<"prompt" | "generation" | "preemptions" | "prefixQueries" | "prefixHits", Counter<"model_name">>;
+  private last = { preemptions: 0, prefixQueries: 0, prefixHits: 0 };
+
   constructor(engine: LLMEngine, modelName: string, maxModelLen: number) {
     this.labels = { model_name: modelName };
     const registers = [this.registry];
     const labelNames = ["model_name"] as const;
-    const scheduler = engine.scheduler, stats = engine.stats, kv = scheduler.kv;
-    const gauge = (name: string, help: string, read: () => number) =>
-      new Gauge({ name, help, labelNames, registers, collect() { this.set({ model_name: modelName }, read()); } });
-    gauge("vllm:num_requests_running", "Number of requests in model execution batches.", () => scheduler.running.length);
-    gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", () => scheduler.waiting.length);
-    gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", () => kv.usage);
-
-    // Counters mirror engine totals: each scrape adds what accrued since the previous one.
-    const counter = (name: string, help: string, read: () => number) => {
-      let last = 0;
-      const c = new Counter({ name, help, labelNames, registers, collect() {
-        const now = read();
-        if (now > last) this.inc({ model_name: modelName }, now - last);
-        last = Math.max(last, now);
-      } });
-      c.inc(this.labels, 0); // a fresh server shows 0, not a missing series
+    const gauge = (name: string, help: string) => {
+      const g = new Gauge({ name, help, labelNames, registers });
+      g.set(this.labels, 0);
+      return g;
     };
-    counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", () => stats.promptTokens);
-    counter("vllm:generation_tokens_total", "Number of generation tokens processed.", () => stats.generationTokens);
-    counter("vllm:num_preemptions_total", "Cumulative number of preemptions from the engine.", () => stats.preemptions);
-    counter("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.", () => kv.prefixCacheQueries);
-    counter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", () => kv.prefixCacheHits);
+    this.gauges = {
+      running: gauge("vllm:num_requests_running", "Number of requests in model execution batches."),
+      waiting: gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed."),
+      kvUsage: gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage."),
+    };
+    const counter = (name: string, help: string) => {
+      const c = new Counter({ name, help, labelNames, registers });
+      c.inc(this.labels, 0); // a fresh server shows 0, not a missing series
+      return c;
+    };
+    this.counters = {
+      prompt: counter("vllm:prompt_tokens_total", "Number of prefill tokens processed."),
+      generation: counter("vllm:generation_tokens_total", "Number of generation tokens processed."),
+      preemptions: counter("vllm:num_preemptions_total", "Cumulative number of preemptions from the engine."),
+      prefixQueries: counter("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens."),
+      prefixHits: counter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens."),
+    };
     this.finished = new Counter({ name: "vllm:request_success_total", help: "Count of successfully processed requests.", labelNames: ["model_name", "finished_reason"], registers });
     for (const reason of ["stop", "length", "abort"]) this.finished.inc({ model_name: modelName, finished_reason: reason }, 0);
 
@@ -73,7 +77,22 @@ export class ServerMetrics {
     this.queue = histogram("vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.", LATENCY_BUCKETS);
     this.promptTokens = histogram("vllm:request_prompt_tokens", "Number of prefill tokens processed.", buckets125(maxModelLen));
     this.generationTokens = histogram("vllm:request_generation_tokens", "Number of generation tokens processed.", buckets125(maxModelLen));
-    engine.stats.onRequestFinished = (s) => this.onRequestFinished(s);
+    engine.onStats((s) => this.onStats(s));
+  }
+
+  private onStats({ scheduler: s, iteration: it }: EngineStepStats): void {
+    const l = this.labels, c = this.counters;
+    this.gauges.running.set(l, s.numRunningReqs);
+    this.gauges.waiting.set(l, s.numWaitingReqs);
+    this.gauges.kvUsage.set(l, s.kvCacheUsage);
+    c.prompt.inc(l, it.numPromptTokens);
+    c.generation.inc(l, it.numGenerationTokens);
+    // The scheduler's counts are cumulative; the counters take what accrued since the previous record.
+    c.preemptions.inc(l, Math.max(0, s.numPreemptions - this.last.preemptions));
+    c.prefixQueries.inc(l, Math.max(0, s.prefixCacheQueries - this.last.prefixQueries));
+    c.prefixHits.inc(l, Math.max(0, s.prefixCacheHits - this.last.prefixHits));
+    this.last = { preemptions: s.numPreemptions, prefixQueries: s.prefixCacheQueries, prefixHits: s.prefixCacheHits };
+    for (const f of it.finished) this.onRequestFinished(f);
   }
 
   get contentType(): string {

@@ -16,7 +16,7 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
     if (done) break;
     total += value.byteLength;
     if (total > maxBytes) {
-      await reader.cancel();
+      void reader.cancel().catch(() => {}); // not awaited: cancelling a re-wrapped request body can wait on the client
       throw tooLarge(maxBytes);
     }
     chunks.push(value);

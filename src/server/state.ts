@@ -1,7 +1,7 @@
 /** ServerState: what every endpoint shares (engine, tokenizer, served names, limits, metrics, drain flag). */
 import { randomUUID } from "node:crypto";
 import { AsyncLLM } from "../engine/async_llm";
-import type { LoadedEngine } from "../engine/from_engine_args";
+import type { LoadedEngine } from "../entrypoints/from_engine_args";
 import type { SamplingLimits } from "../engine/sampling_params";
 import type { GenerationConfig } from "../model_loader/generation_config";
 import type { ModelConfig } from "../model_loader/model_config";
@@ -111,7 +111,7 @@ export class ServerState {
     if (this.llm.isDead) throw new ServiceUnavailableError(`the engine is dead: ${this.llm.deadError!.message}`);
     if (this.draining) throw new ServiceUnavailableError("the server is shutting down");
     const cap = this.config.maxNumQueuedReqs;
-    if (cap !== null && this.llm.engine.scheduler.waiting.length >= cap)
+    if (cap !== null && this.llm.engine.numWaitingSequences >= cap)
       throw new ServiceUnavailableError(`the request queue is full (${cap} waiting requests, --max-num-queued-reqs); retry later`);
   }
 

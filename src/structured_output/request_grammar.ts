@@ -1,6 +1,4 @@
 /** RequestGrammar: one request's grammar state (its own matcher over a shared compiled grammar). */
-import type { Request } from "../engine/request";
-import { RequestStatus } from "../engine/request";
 import type { XgrammarMatcher } from "./xgrammar";
 
 export class RequestGrammar {
@@ -37,21 +35,3 @@ export class RequestGrammar {
   }
 }
 
-/**
- * Feeds the request's newest token to its grammar. Returns true (and sets the final status) when the
- * grammar has terminated, which finishes the request with "stop", or when it rejected the token, which can
- * only be a bug (the token was sampled under the grammar's mask), so the request is aborted.
- */
-export function finishOnGrammar(req: Request, tokenId: number): boolean {
-  const g = req.grammar;
-  if (g === null) return false;
-  if (!g.acceptToken(tokenId)) {
-    req.status = RequestStatus.FINISHED_ABORTED;
-    req.stopReason = null;
-    return true;
-  }
-  if (!g.isTerminated) return false;
-  req.status = RequestStatus.FINISHED_STOPPED;
-  req.stopReason = null;
-  return true;
-}

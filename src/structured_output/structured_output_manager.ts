@@ -5,7 +5,8 @@
  * request, and a batch without one costs a single counter check.
  */
 import type { StructuredOutputsParams } from "../engine/sampling_params";
-import type { ScheduledRequest } from "../engine/scheduler";
+import type { SchedulerOutput } from "../engine/outputs";
+import type { GrammarVerifier } from "../engine/scheduler";
 import type { Tokenizer } from "../tokenizer/tokenizer";
 import { CompileGuard } from "./compile_guard";
 import { StructuredOutputError } from "./errors";
@@ -36,7 +37,8 @@ const PIN_MS = 60_000;
 const MAX_REMEMBERED_FAILURES = 256;
 const MASK_TIME_SAMPLES = 1 << 16;
 
-export class StructuredOutputManager {
+export class StructuredOutputManager implements GrammarVerifier {
+  private readonly grammars = new Map<string, RequestGrammar>();
   private tokenizerInfo: TokenizerInfoSpec | null = null;
   private compilerPromise: Promise<XgrammarCompiler> | null = null;
   private compiler: XgrammarCompiler | null = null;
@@ -78,8 +80,26 @@ export class StructuredOutputManager {
     this.pins.set(key, { count: (pin?.count ?? 0) + 1, until: performance.now() + PIN_MS });
   }
 
+  /** Gives the request its own matcher over its prepared grammar; throws StructuredOutputError when it was not prepared. */
+  addRequest(reqId: string, params: StructuredOutputsParams): void {
+    if (this.grammars.has(reqId)) throw new Error(`structured outputs: request ${reqId} already has a grammar`);
+    this.grammars.set(reqId, this.createRequestGrammar(params));
+  }
+
+  accept(reqId: string, tokenId: number): "ok" | "terminated" | "rejected" {
+    const g = this.grammars.get(reqId);
+    if (g === undefined) return "ok";
+    if (!g.acceptToken(tokenId)) return "rejected";
+    return g.isTerminated ? "terminated" : "ok";
+  }
+
+  removeRequest(reqId: string): void {
+    this.grammars.get(reqId)?.dispose();
+    this.grammars.delete(reqId);
+  }
+
   /** A new matcher for a request whose params were prepared; throws StructuredOutputError otherwise. */
-  createRequestGrammar(params: StructuredOutputsParams): RequestGrammar {
+  private createRequestGrammar(params: StructuredOutputsParams): RequestGrammar {
     const key = grammarKey(grammarSpecFromParams(params));
     const grammar = this.cache.get(key);
     if (grammar === undefined || this.compiler === null)
@@ -109,17 +129,17 @@ export class StructuredOutputManager {
    * Fills the bitmask of every constrained request that samples this step. Null when there is none, so an
    * unconstrained batch skips masking entirely. The rows are valid until the next call.
    */
-  grammarBitmask(scheduled: readonly ScheduledRequest[]): Map<string, Int32Array> | null {
-    if (this.numActive === 0) return null;
+  grammarBitmask(so: SchedulerOutput): Map<string, Int32Array> | null {
+    if (this.grammars.size === 0) return null;
     let out: Map<string, Int32Array> | null = null;
-    for (const s of scheduled) {
-      const req = s.request, g = req.grammar;
-      if (g === null || req.numComputedTokens + s.numNewTokens !== req.numTokens || g.isTerminated) continue;
+    for (const s of so.scheduled) {
+      const g = this.grammars.get(s.reqId);
+      if (g === undefined || !s.samples || g.isTerminated) continue;
       const row = this.bitmaskRow(out?.size ?? 0, g.bitmaskWords);
       const t0 = performance.now();
       g.fillBitmask(row);
       this.maskTimesUs[this.numMaskFills++ % MASK_TIME_SAMPLES] = (performance.now() - t0) * 1000;
-      (out ??= new Map()).set(req.requestId, row);
+      (out ??= new Map()).set(s.reqId, row);
     }
     return out;
   }

@@ -1,4 +1,4 @@
-// Sampling on the device (vk_sample through Backend.sample and GpuSampler) against the host sampler
+// Sampling on the device (vk_sample through Backend.sample and sampleEntries) against the host sampler
 // (src/sample/sampler.ts) on the same f32 logits: greedy, the same token for the same u under every mix
 // of temperature / top_k / top_p / min_p, logprobs, logits processors and grammar bitmasks; and, at the
 // engine level on a tiny model, a seeded request's tokens alone and in batches. Skips without CUDA.
@@ -6,12 +6,13 @@ import { describe, expect, test } from "bun:test";
 import { MAX_SAMPLE_LOGPROBS, type SamplingBatch, type Tensor } from "../../src/backend/backend";
 import { CudaBackend } from "../../src/backend/cuda/cuda_backend";
 import { probeCuda } from "../../src/backend/cuda/cuda_library";
-import { createEngine } from "../../src/engine/from_engine_args";
-import { Request, type TokenLogprobs } from "../../src/engine/request";
+import { createEngine } from "../../src/entrypoints/from_engine_args";
+import type { TokenLogprobs } from "../../src/engine/outputs";
 import { makeSamplingParams, type SamplingParams } from "../../src/engine/sampling_params";
 import { Generator } from "../../src/sample/generator";
-import { GpuSampler, PresetDraw, type StepRows, type StepSamples } from "../../src/sample/gpu_sampling";
-import { argmax, logSoftmax, sampleToken, tokenLogprobs } from "../../src/sample/sampler";
+import { argmax, logSoftmax, sampleRow, tokenLogprobs } from "../../src/sample/sampler";
+import { promptEntry, sampleEntry, type SamplingEntry, type SamplingView } from "../../src/sample/sampling_metadata";
+import { sampleEntries } from "../../src/sample/step_sampler";
 import { testEngineArgs } from "../support/engine_args";
 import { tinyModelDir } from "../support/tiny_models";
 
@@ -54,15 +55,14 @@ function plainBatch(n: number, f: (i: number) => Partial<Record<"temperature" | 
   };
 }
 
-function request(p: Partial<SamplingParams>, vocab: number, prompt: number[] = [1], output: number[] = [], eos: number[] = []): Request {
-  const r = new Request("r", prompt, makeSamplingParams(p, limits(vocab)), eos);
-  r.outputTokenIds.push(...output);
-  return r;
+function view(p: Partial<SamplingParams>, vocab: number, prompt: number[] = [1], output: number[] = [], eos: number[] = []): SamplingView {
+  const samplingParams = makeSamplingParams(p, limits(vocab));
+  return { samplingParams, tokenIds: [...prompt, ...output], numPromptTokens: prompt.length, eosTokenIds: eos, generator: samplingParams.seed === null ? null : new Generator(samplingParams.seed) };
 }
 
 /** The host sampler's token for `row` with the draw fixed at u. */
 function hostPick(row: Float32Array, p: Partial<SamplingParams>, u: number): number {
-  return sampleToken(row.slice(), request(p, row.length), new PresetDraw(u)).tokenId;
+  return sampleRow(row.slice(), { ...sampleEntry(view(p, row.length), 0, row.length, new Generator(0), null), u }).tokenId;
 }
 
 /** Logprob records agree: same token and rank, values within 1e-4, top ids equal except where values tie within f32 rounding. */
@@ -147,7 +147,7 @@ describe.skipIf(cuda === null)("CUDA sampling vs the host sampler", () => {
     }
   });
 
-  test("logits processors, bitmasks, prompt logprobs and host fallbacks through GpuSampler match sampleToken", () => {
+  test("logits processors, bitmasks, prompt logprobs and host fallbacks through sampleEntries match the host sampler", () => {
     const g = new Generator(4), vocab = 50000, eos = [2, 7];
     const words = Math.ceil(vocab / 32);
     const prompt = Array.from({ length: 300 }, () => Math.floor(g.random() * vocab));
@@ -174,37 +174,27 @@ describe.skipIf(cuda === null)("CUDA sampling vs the host sampler", () => {
     // Two prompt-logprob rows per request that asks, past the sampled rows (the runner's layout differs; any works).
     const extra = cases.flatMap(([p]) => (p.promptLogprobs ? [logitsRow(g, vocab, "spread"), logitsRow(g, vocab, "spread")] : []));
     const all = [...rows, ...extra];
-    const masks = new Map<string, Int32Array>();
-    const mkReq = (i: number) => {
-      const r = new Request(`r${i}`, prompt, makeSamplingParams({ maxTokens: 100, ...cases[i][0] }, limits(vocab)), eos);
-      r.outputTokenIds.push(...output);
-      return r;
-    };
-    const stepRows: StepRows[] = cases.map((_, i) => {
-      const req = mkReq(i);
-      if (cases[i][1]) masks.set(req.requestId, Int32Array.from({ length: words }, () => (g.nextU32() & g.nextU32()) | 0));
-      return { req, sampleRow: i, promptRows: [] };
-    });
+    // One description (the entries, with their draws taken once) goes to both consumers.
+    const engineGen = new Generator(99);
+    const entries: SamplingEntry[] = [];
+    const promptOf: [number, number, number][] = []; // [entry, case, position]
     let extraAt = rows.length;
-    stepRows.forEach((s, i) => { if (cases[i][0].promptLogprobs) s.promptRows = [[extraAt++, 5], [extraAt++, 6]]; });
-    const t = upload(all, vocab);
-    const out: StepSamples = { sampled: new Map(), promptLogprobs: new Map() };
-    new GpuSampler(cuda!, vocab).sample(t, stepRows, masks, new Generator(99), out);
-
-    const engineGen = new Generator(99); // the host path's order of draws from the engine's generator
-    stepRows.forEach((s, i) => {
-      const twin = mkReq(i);
-      const want = sampleToken(all[i].slice(), twin, engineGen, masks.get(s.req.requestId) ?? null);
-      const got = out.sampled.get(s.req.requestId)!;
-      expect(got.tokenId, `case ${i} ${JSON.stringify(cases[i][0], (_, v) => (v instanceof Map ? [...v] : v))}`).toBe(want.tokenId);
-      if (want.logprobs) expectLogprobs(got.logprobs!, want.logprobs, `case ${i} logprobs`);
-      else expect(got.logprobs).toBeNull();
-      const k = cases[i][0].promptLogprobs;
-      if (k) {
-        const pl = out.promptLogprobs.get(s.req.requestId)!;
-        s.promptRows.forEach(([row, pos], j) => expectLogprobs(pl[j]!, tokenLogprobs(logSoftmax(all[row]), prompt[pos + 1], k), `case ${i} prompt row ${j}`));
-      }
+    cases.forEach(([p, masked], i) => {
+      const v = view({ maxTokens: 100, ...p }, vocab, prompt, output, eos);
+      const mask = masked ? Int32Array.from({ length: words }, () => (g.nextU32() & g.nextU32()) | 0) : null;
+      entries.push(sampleEntry(v, i, vocab, engineGen, mask));
+      if (p.promptLogprobs) for (const pos of [5, 6]) { promptOf.push([entries.length, i, pos]); entries.push(promptEntry(extraAt++, prompt[pos + 1], p.promptLogprobs)); }
     });
+    const t = upload(all, vocab);
+    const got = sampleEntries(cuda!, t, vocab, entries);
+    entries.forEach((e, j) => {
+      const want = sampleRow(all[e.row].slice(), e);
+      const what = `entry ${j} (row ${e.row}${e.forcedToken >= 0 ? ", prompt" : ""})`;
+      expect(got[j].tokenId, what).toBe(want.tokenId);
+      if (want.logprobs) expectLogprobs(got[j].logprobs!, want.logprobs, `${what} logprobs`);
+      else expect(got[j].logprobs).toBeNull();
+    });
+    for (const [j, i, pos] of promptOf) expectLogprobs(got[j].logprobs!, tokenLogprobs(logSoftmax(all[entries[j].row]), prompt[pos + 1], cases[i][0].promptLogprobs!), `case ${i} prompt ${pos}`);
     // Processors run in place on the device and must leave the raw logits behind.
     const back = cuda!.readF32(t, all.length * vocab);
     all.forEach((r, i) => expect(back.subarray(i * vocab, (i + 1) * vocab)).toEqual(r));
@@ -273,6 +263,6 @@ describe.skipIf(cuda === null)("CUDA sampling in the engine", () => {
     console.log(`cuda-sampling engine: ${steps} seeded steps at T=${T}, top_k=${K}: ${nonGreedy} solo tokens not the argmax; ` +
       `same tokens as solo: ${Object.entries(runs).map(([n, o]) => `${n} ${o.tokenIds.every((t, j) => t === runs.solo.tokenIds[j])}`).join(", ")}`);
     expect(nonGreedy).toBeGreaterThan(0);
-    expect(engine.scheduler.kv.pool.numFreeBlocks).toBe(engine.scheduler.kv.pool.numBlocks);
+    expect(engine.engineCore.scheduler.kv.pool.numFreeBlocks).toBe(engine.engineCore.scheduler.kv.pool.numBlocks);
   }, 120_000);
 });

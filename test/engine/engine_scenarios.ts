@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { EngineArgs } from "../../src/config/engine_args";
-import { createEngine } from "../../src/engine/from_engine_args";
+import { createEngine } from "../../src/entrypoints/from_engine_args";
 import { makeSamplingParams, type SamplingParams } from "../../src/engine/sampling_params";
 import { Generator } from "../../src/sample/generator";
 import { testEngineArgs } from "../support/engine_args";
@@ -43,25 +43,25 @@ export function engineScenarios(title: string, device: Device, skip = false): vo
     test("64 concurrent requests give exactly their solo greedy output", () => {
       const { engine, tokens } = run({ maxNumBatchedTokens: 512, maxNumSeqs: 64 }, prompts);
       expect(tokens).toEqual(solo);
-      expect(engine.scheduler.kv.pool.numFreeBlocks).toBe(engine.scheduler.kv.pool.numBlocks);
+      expect(engine.engineCore.scheduler.kv.pool.numFreeBlocks).toBe(engine.engineCore.scheduler.kv.pool.numBlocks);
     });
 
     test("with a KV pool that forces preemption, all 64 still finish with the same output", () => {
       const { engine, tokens } = run({ numGpuBlocksOverride: 40, maxNumBatchedTokens: 256 }, prompts);
-      expect(engine.scheduler.kv.pool.numBlocks).toBe(40);
-      expect(engine.scheduler.numPreemptions).toBeGreaterThan(0);
+      expect(engine.engineCore.scheduler.kv.pool.numBlocks).toBe(40);
+      expect(engine.engineCore.scheduler.numPreemptions).toBeGreaterThan(0);
       expect(tokens).toEqual(solo);
-      expect(engine.scheduler.kv.pool.numFreeBlocks).toBe(engine.scheduler.kv.pool.numBlocks);
+      expect(engine.engineCore.scheduler.kv.pool.numFreeBlocks).toBe(engine.engineCore.scheduler.kv.pool.numBlocks);
     });
 
     test("a request sharing a 3-block prefix with a finished one reuses the blocks and gives the same output", () => {
       const engine = newEngine();
       const prefix = prompts[0].ids.concat(prompts[1].ids).slice(0, 48);
       engine.generate([{ promptTokenIds: prefix.concat([11, 12]) }], greedy(4));
-      const hitsBefore = engine.scheduler.kv.prefixCacheHits;
+      const hitsBefore = engine.engineCore.scheduler.kv.prefixCacheHits;
       const second = prefix.concat([13, 14, 15]);
       const out = engine.generate([{ promptTokenIds: second }], greedy(6))[0];
-      expect(engine.scheduler.kv.prefixCacheHits - hitsBefore).toBeGreaterThanOrEqual(48);
+      expect(engine.engineCore.scheduler.kv.prefixCacheHits - hitsBefore).toBeGreaterThanOrEqual(48);
       expect(out.metrics.numCachedTokens).toBe(48);
       expect(out.outputs[0].tokenIds).toEqual(soloEngine.generate([{ promptTokenIds: second }], greedy(6))[0].outputs[0].tokenIds);
     });
@@ -81,7 +81,7 @@ export function engineScenarios(title: string, device: Device, skip = false): vo
       const out = engine.generate([{ promptTokenIds: prompt }], greedy(5, { n: 2, temperature: 1, seed: 3 }))[0];
       expect(out.outputs.length).toBe(2);
       // The second sample reuses every full block of the prompt that the first one computed.
-      expect(engine.scheduler.kv.prefixCacheHits).toBe(Math.floor((prompt.length - 1) / 16) * 16);
+      expect(engine.engineCore.scheduler.kv.prefixCacheHits).toBe(Math.floor((prompt.length - 1) / 16) * 16);
       expect(out.outputs.every((o) => o.tokenIds.length === 5 && o.finishReason === "length")).toBe(true);
     });
 
@@ -90,11 +90,11 @@ export function engineScenarios(title: string, device: Device, skip = false): vo
       engine.addRequest("a", { promptTokenIds: prompts[2].ids }, greedy(50));
       engine.step();
       engine.step();
-      expect(engine.scheduler.kv.numRequests).toBe(1);
+      expect(engine.engineCore.scheduler.kv.numRequests).toBe(1);
       const [out] = engine.abortRequest(["a"]);
       expect(out.outputs[0].finishReason).toBe("abort");
       expect(engine.hasUnfinishedRequests()).toBe(false);
-      expect(engine.scheduler.kv.pool.numFreeBlocks).toBe(engine.scheduler.kv.pool.numBlocks);
+      expect(engine.engineCore.scheduler.kv.pool.numFreeBlocks).toBe(engine.engineCore.scheduler.kv.pool.numBlocks);
     });
   });
 }

@@ -1,6 +1,6 @@
 /** Stop strings are matched on detokenized text, also across token boundaries. */
 import { describe, expect, test } from "bun:test";
-import { createEngine } from "../../src/engine/from_engine_args";
+import { createEngine } from "../../src/entrypoints/from_engine_args";
 import { makeSamplingParams } from "../../src/engine/sampling_params";
 import { tinyModelDir } from "../support/tiny_models";
 import { testEngineArgs } from "../support/engine_args";

@@ -12,7 +12,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { cudaAvailable } from "../../src/backend/select";
-import { createEngine } from "../../src/engine/from_engine_args";
+import { createEngine } from "../../src/entrypoints/from_engine_args";
 import { makeSamplingParams } from "../../src/engine/sampling_params";
 import { Generator } from "../../src/sample/generator";
 import { applyChatTemplate } from "../../src/tokenizer/chat_template";
@@ -102,6 +102,6 @@ describe.skipIf(!available)("CUDA backend: batching", () => {
       expect(top[0][1] - second, `request ${i} diverged at step ${step}`).toBeLessThan(BATCH_MARGIN);
     });
     console.log(`cuda-batching: ${identical}/64 requests identical to their solo run`);
-    expect(engine.scheduler.kv.pool.numFreeBlocks).toBe(engine.scheduler.kv.pool.numBlocks);
+    expect(engine.engineCore.scheduler.kv.pool.numFreeBlocks).toBe(engine.engineCore.scheduler.kv.pool.numBlocks);
   }, 120_000);
 });

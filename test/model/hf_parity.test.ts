@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { createEngine } from "../../src/engine/from_engine_args";
+import { createEngine } from "../../src/entrypoints/from_engine_args";
 import { makeSamplingParams } from "../../src/engine/sampling_params";
 import { applyChatTemplate } from "../../src/tokenizer/chat_template";
 import { REPO_ROOT, tinyModelDir, type TinyModelName } from "../support/tiny_models";

@@ -1,14 +1,13 @@
 import { describe, expect, test } from "bun:test";
-import { Request } from "../../src/engine/request";
 import { makeSamplingParams, SamplingParamsError, type SamplingParams } from "../../src/engine/sampling_params";
 import { Generator } from "../../src/sample/generator";
 import { argmax, sampleToken, topK } from "../../src/sample/sampler";
+import type { SamplingView } from "../../src/sample/sampling_metadata";
 
 const LIMITS = { maxLogprobs: 20, maxN: 8, maxStopStrings: 4, vocabSize: 8 };
-const req = (p: Partial<SamplingParams>, out: number[] = [], prompt = [0]) => {
-  const r = new Request("r", prompt, makeSamplingParams(p, LIMITS), [7]);
-  r.outputTokenIds.push(...out);
-  return r;
+const req = (p: Partial<SamplingParams>, out: number[] = [], prompt = [0]): SamplingView => {
+  const samplingParams = makeSamplingParams(p, LIMITS);
+  return { samplingParams, tokenIds: [...prompt, ...out], numPromptTokens: prompt.length, eosTokenIds: [7], generator: samplingParams.seed === null ? null : new Generator(samplingParams.seed) };
 };
 const logits = () => Float32Array.of(1, 3, 2, 0.5, 2.9, -1, 0, 1.5);
 

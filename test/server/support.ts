@@ -1,7 +1,7 @@
 /** A real server on a loopback port with a tiny model, an OpenAI SDK client for it, and small helpers. */
 import OpenAI from "openai";
 import type { EngineArgs } from "../../src/config/engine_args";
-import { createEngine } from "../../src/engine/from_engine_args";
+import { createEngine } from "../../src/entrypoints/from_engine_args";
 import { DEFAULT_LIMITS } from "../../src/engine/sampling_params";
 import { type RunningServer, startServer } from "../../src/server/api_server";
 import { Logger } from "../../src/server/logger";

@@ -1,7 +1,7 @@
 /** How constrained requests live in the engine: batching, n > 1, min_tokens, ignore_eos, abort, preemption, other params. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { createEngine } from "../../src/engine/from_engine_args";
-import { Request } from "../../src/engine/request";
+import { createEngine } from "../../src/entrypoints/from_engine_args";
+import type { SchedulerOutput } from "../../src/engine/outputs";
 import { makeSamplingParams } from "../../src/engine/sampling_params";
 import { tinyModelDir } from "../support/tiny_models";
 import { testEngineArgs } from "../support/engine_args";
@@ -33,18 +33,19 @@ describe("a batch mixing constrained and unconstrained requests", () => {
 
   test("unconstrained requests get no bitmask row, and a batch of only those none at all", async () => {
     const manager = engineFor("llama3").engine.structuredOutputManager!;
-    const free = new Request("free", [1, 2, 3], makeSamplingParams({}), [128001]);
-    const step = (reqs: Request[]) => reqs.map((request) => ({ request, numNewTokens: request.numTokens, blockIds: [] }));
+    const step = (reqIds: string[]): SchedulerOutput => ({
+      newRequests: [], removedReqIds: [], totalNumScheduledTokens: 3 * reqIds.length, numLogitsRows: reqIds.length,
+      scheduled: reqIds.map((reqId) => ({ reqId, numNewTokens: 3, numComputedTokens: 0, blockIds: [], samples: true, promptLogprobs: null })),
+    });
     expect(manager.activeRequests).toBe(0);
-    expect(manager.grammarBitmask(step([free]))).toBeNull();
+    expect(manager.grammarBitmask(step(["free"]))).toBeNull();
     const params = constrained(json, 1);
     await manager.prepare(params.structuredOutputs!);
-    const bound = new Request("bound", [1, 2, 3], params, [128001]);
-    bound.grammar = manager.createRequestGrammar(params.structuredOutputs!);
-    const masks = manager.grammarBitmask(step([free, bound]))!;
+    manager.addRequest("bound", params.structuredOutputs!);
+    const masks = manager.grammarBitmask(step(["free", "bound"]))!;
     expect([...masks.keys()]).toEqual(["bound"]);
     expect(masks.get("bound")!.some((w) => w !== 0)).toBe(true);
-    bound.grammar.dispose();
+    manager.removeRequest("bound");
     expect(manager.activeRequests).toBe(0);
   });
 });
@@ -104,7 +105,7 @@ test("abort frees the request's matcher and blocks", async () => {
   const [out] = engine.abortRequest(["doomed"]);
   expect(out.outputs[0].finishReason).toBe("abort");
   expect(engine.structuredOutputManager!.activeRequests).toBe(0);
-  expect(engine.scheduler.kv.pool.numFreeBlocks).toBe(engine.scheduler.kv.pool.numBlocks);
+  expect(engine.engineCore.scheduler.kv.pool.numFreeBlocks).toBe(engine.engineCore.scheduler.kv.pool.numBlocks);
 });
 
 test("preempted and recomputed constrained requests keep valid outputs", async () => {
@@ -115,7 +116,7 @@ test("preempted and recomputed constrained requests keep valid outputs", async (
     const params = Array.from({ length: 8 }, (_, i) => constrained({ json: { type: "array", items: POINT, minItems: 3, maxItems: 3 }, disableAnyWhitespace: true }, i, { maxTokens: 120 }));
     await Promise.all(params.map((p) => loaded.engine.prepareStructuredOutput(p)));
     const outs = loaded.engine.generate(params.map(() => ({ promptTokenIds: longPrompt })), params).map((o) => o.outputs[0]);
-    expect(loaded.engine.scheduler.numPreemptions).toBeGreaterThan(0);
+    expect(loaded.engine.engineCore.scheduler.numPreemptions).toBeGreaterThan(0);
     expect(stopped(outs).length).toBe(outs.length);
     for (const o of outs) expect(JSON.parse(o.text).length).toBe(3);
   } finally {

@@ -1,6 +1,7 @@
 /** Bad constraints become StructuredOutputError (HTTP 400) with xgrammar's reason, and the engine keeps serving. */
 import { afterAll, describe, expect, test } from "bun:test";
 import { makeSamplingParams, SamplingParamsError, type StructuredOutputsParams } from "../../src/engine/sampling_params";
+import { LLMEngine } from "../../src/engine/llm_engine";
 import { StructuredOutputError } from "../../src/structured_output/errors";
 import { StructuredOutputManager } from "../../src/structured_output/structured_output_manager";
 import { tinyModelDir } from "../support/tiny_models";
@@ -75,15 +76,12 @@ describe("misuse", () => {
 
   test("an engine without a manager rejects constrained requests", async () => {
     const { engine } = engineFor("mistral");
-    const manager = engine.structuredOutputManager;
-    engine.structuredOutputManager = null;
-    try {
-      await expect(engine.prepareStructuredOutput(constrained({ regex: "a" }, 1))).rejects.toThrow(/not available/);
-      await engine.prepareStructuredOutput(makeSamplingParams({})); // unconstrained: a no-op
-    } finally {
-      engine.structuredOutputManager = manager;
-    }
+    const bare = new LLMEngine(engine.engineCore, engine.tokenizer, engine.eosTokenIds, engine.limits, null);
+    await expect(bare.prepareStructuredOutput(constrained({ regex: "a" }, 1))).rejects.toThrow(/not available/);
+    await bare.prepareStructuredOutput(makeSamplingParams({})); // unconstrained: a no-op
+    expect(() => bare.addRequest("c", { promptTokenIds: [1, 2] }, constrained({ regex: "a" }, 1))).toThrow(/not available/);
   });
+
 });
 
 test("a grammar slower to compile than the time limit is an error, and the next compile works", async () => {

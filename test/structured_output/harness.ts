@@ -1,5 +1,5 @@
 /** Shared helpers for the structured-output tests: one engine per tiny model, and prepare-then-generate. */
-import { createEngine, type LoadedEngine } from "../../src/engine/from_engine_args";
+import { createEngine, type LoadedEngine } from "../../src/entrypoints/from_engine_args";
 import type { CompletionOutput } from "../../src/engine/outputs";
 import { makeSamplingParams, type SamplingParams, type StructuredOutputsParams } from "../../src/engine/sampling_params";
 import { type TinyModelName, tinyModelDir } from "../support/tiny_models";

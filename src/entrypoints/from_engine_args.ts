@@ -1,0 +1,72 @@
+/**
+ * The composition root: EngineArgs → a ready LLMEngine. It resolves the model directory, parses config.json
+ * into the frozen VllmConfig, loads the tokenizer, picks the backend, maps the weights, sizes the KV cache and
+ * wires scheduler, runner, structured outputs, EngineCore and the front end. Only this file knows every part.
+ */
+import type { Backend } from "../backend/backend";
+import { createBackend } from "../backend/select";
+import type { EngineArgs } from "../config/engine_args";
+import { createVllmConfig, type VllmConfig } from "../config/vllm_config";
+import { ensureDemoModel } from "../demo/demo_model";
+import { EngineCore } from "../engine/core";
+import { KVCacheManager } from "../engine/kv_cache_manager";
+import { LLMEngine } from "../engine/llm_engine";
+import { Scheduler } from "../engine/scheduler";
+import { openCheckpoint } from "../model_loader/checkpoint";
+import { type GenerationConfig, loadGenerationConfig } from "../model_loader/generation_config";
+import { loadModelConfig } from "../model_loader/hf_config";
+import type { ModelConfig } from "../model_loader/model_config";
+import { LlamaForCausalLM } from "../model/llama";
+import { kvCacheBlocks } from "../runner/kv_cache_sizing";
+import { ModelRunner } from "../runner/model_runner";
+import { profileRun } from "../runner/profile_run";
+import { StructuredOutputManager } from "../structured_output/structured_output_manager";
+import { Tokenizer } from "../tokenizer/tokenizer";
+
+export interface LoadedEngine {
+  engine: LLMEngine;
+  config: VllmConfig;
+  modelDir: string;
+  modelConfig: ModelConfig;
+  generationConfig: GenerationConfig | null;
+  tokenizer: Tokenizer;
+  backend: Backend;
+  maxModelLen: number;
+  numBlocks: number;
+}
+
+export function createEngine(args: EngineArgs, log: (line: string) => void = () => {}): LoadedEngine {
+  const modelDir = args.model === "demo" ? ensureDemoModel() : args.model;
+  const t0 = performance.now();
+  const modelConfig = loadModelConfig(modelDir);
+  const config = createVllmConfig(args, modelDir, modelConfig);
+  const generationConfig = loadGenerationConfig(modelDir);
+  const tokenizer = Tokenizer.fromDir(modelDir);
+  const { backend, reason } = createBackend(config.device, { cpuThreads: config.cpuThreads });
+  log(`backend: ${backend.description} (${reason})`);
+
+  const s = config.scheduler, c = config.cache;
+  const model = new LlamaForCausalLM(modelConfig, backend, openCheckpoint(modelDir), s.maxNumBatchedTokens, s.maxNumLogitsRows);
+  log(`loaded ${modelConfig.architecture} from ${modelDir} in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+  const kv = kvCacheBlocks({ ...c, maxModelLen: config.maxModelLen, maxNumSeqs: s.maxNumSeqs, kvCacheMemoryBytes: c.kvCacheMemoryBytes }, modelConfig, backend,
+    () => profileRun(model, backend, s.maxNumBatchedTokens, s.maxNumSeqs, c.blockSize));
+  log(`KV cache: ${kv.description}`);
+
+  const runner = new ModelRunner(model, backend, {
+    maxNumBatchedTokens: s.maxNumBatchedTokens, maxNumSeqs: s.maxNumSeqs, maxNumLogitsRows: s.maxNumLogitsRows, maxModelLen: config.maxModelLen,
+    blockSize: c.blockSize, numBlocks: kv.numBlocks, seed: config.seed,
+  });
+  const eos = generationConfig?.eosTokenIds.length ? generationConfig.eosTokenIds : modelConfig.eosTokenIds;
+  // Structured outputs: nothing loads until the first constrained request.
+  const structuredOutput = new StructuredOutputManager({ modelDir, tokenizer, vocabSize: modelConfig.vocabSize, stopTokenIds: eos, maxNumSeqs: s.maxNumSeqs });
+  const cap = runner.capacity;
+  const scheduler = new Scheduler({
+    maxNumBatchedTokens: cap.maxNumTokens, maxNumSeqs: cap.maxNumSeqs, maxNumLogitsRows: cap.maxNumLogitsRows,
+    maxModelLen: config.maxModelLen, enableChunkedPrefill: s.enableChunkedPrefill,
+  }, new KVCacheManager(kv.numBlocks, c.blockSize, c.enablePrefixCaching), structuredOutput);
+  const core = new EngineCore(scheduler, runner, structuredOutput);
+  const engine = new LLMEngine(core, tokenizer, eos, {
+    maxModelLen: config.maxModelLen, maxNumBatchedTokens: cap.maxNumTokens, enableChunkedPrefill: s.enableChunkedPrefill, kvCacheTokens: kv.numBlocks * c.blockSize,
+  }, structuredOutput);
+  return { engine, config, modelDir, modelConfig, generationConfig, tokenizer, backend, maxModelLen: config.maxModelLen, numBlocks: kv.numBlocks };
+}

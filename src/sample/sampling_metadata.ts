@@ -1,0 +1,116 @@
+/**
+ * The one description of a step's sampling (vLLM's SamplingMetadata): an entry per logits row that samples a
+ * token or scores a forced one (prompt logprobs), with every rule already applied to plain numbers: logits
+ * processors as per-token ops, the grammar bitmask, and the uniform draw taken from the request's seeded
+ * generator (or the engine's) in row order. The host sampler (sampler.ts) and a backend's device `sample` op
+ * consume the same entries, so the two can never disagree on what a request asked for.
+ */
+import { MAX_SAMPLE_LOGPROBS, type SamplingBatch } from "../backend/backend";
+import type { SamplingParams } from "../engine/sampling_params";
+import type { Generator } from "./generator";
+
+/** Below this temperature a row is greedy. */
+export const SAMPLING_EPS = 1e-5;
+
+/** A logits processor on one token: x = ((x + add) scaled by repetition) - subtract. */
+export type Op = [add: number, repetition: number, subtract: number];
+
+/** What the sampler needs of a request (the runner's own copy of its state). */
+export interface SamplingView {
+  samplingParams: SamplingParams;
+  /** Prompt then output tokens. */
+  tokenIds: readonly number[];
+  numPromptTokens: number;
+  eosTokenIds: readonly number[];
+  generator: Generator | null;
+}
+
+export interface SamplingEntry {
+  row: number;
+  temperature: number;
+  topP: number;
+  minP: number;
+  topK: number; // 0: off
+  u: number;
+  /** >= 0: score this token instead of sampling. */
+  forcedToken: number;
+  /** -1: none; else this many top logprobs plus the token's own. */
+  numLogprobs: number;
+  ops: Map<number, Op> | null;
+  mask: Int32Array | null;
+  /** min_tokens still holds stop tokens back (with a grammar mask, the grammar may need them back). */
+  holdsStops: boolean;
+}
+
+/** The entry that samples the request's next token from logits row `row`. */
+export function sampleEntry(view: SamplingView, row: number, vocab: number, fallback: Generator, mask: Int32Array | null): SamplingEntry {
+  const p = view.samplingParams, greedy = p.temperature < SAMPLING_EPS;
+  return {
+    row, temperature: p.temperature, topP: p.topP, minP: p.minP, topK: p.topK > 0 && p.topK < vocab ? p.topK : 0,
+    u: greedy ? 0 : (view.generator ?? fallback).random(), forcedToken: -1, numLogprobs: p.logprobs ?? -1,
+    ops: processorOps(view, vocab), mask, holdsStops: numOutputTokens(view) < p.minTokens,
+  };
+}
+
+/** The entry that scores prompt token `forcedToken` from logits row `row` with `k` top logprobs. */
+export function promptEntry(row: number, forcedToken: number, k: number): SamplingEntry {
+  return { row, temperature: 0, topP: 1, minP: 0, topK: 0, u: 0, forcedToken, numLogprobs: k, ops: null, mask: null, holdsStops: false };
+}
+
+/** The device op covers up to MAX_SAMPLE_LOGPROBS logprobs and no grammar-versus-min_tokens arbitration. */
+export function deviceCanSample(e: SamplingEntry): boolean {
+  return e.numLogprobs <= MAX_SAMPLE_LOGPROBS && !(e.mask !== null && e.holdsStops);
+}
+
+function numOutputTokens(view: SamplingView): number {
+  return view.tokenIds.length - view.numPromptTokens;
+}
+
+/**
+ * The request's logits processors as per-token ops, in vLLM's order: logit_bias, min_tokens (-inf),
+ * repetition penalty over prompt and output, presence / frequency penalties over the output. Null when none.
+ */
+export function processorOps(view: SamplingView, vocab: number): Map<number, Op> | null {
+  const p = view.samplingParams, masked = numOutputTokens(view) < p.minTokens;
+  if (!p.logitBias && !masked && p.repetitionPenalty === 1 && p.presencePenalty === 0 && p.frequencyPenalty === 0) return null;
+  const ops = new Map<number, Op>();
+  const op = (id: number): Op => {
+    let o = ops.get(id);
+    if (!o) ops.set(id, (o = [0, 1, 0]));
+    return o;
+  };
+  if (p.logitBias) for (const [id, b] of p.logitBias) op(id)[0] = b;
+  if (masked) for (const id of p.ignoreEos ? p.stopTokenIds : [...p.stopTokenIds, ...view.eosTokenIds]) op(id)[0] = -Infinity;
+  if (p.repetitionPenalty !== 1) for (const id of view.tokenIds) op(id)[1] = p.repetitionPenalty;
+  if (p.presencePenalty !== 0 || p.frequencyPenalty !== 0) {
+    const counts = new Map<number, number>();
+    for (let i = view.numPromptTokens; i < view.tokenIds.length; i++) counts.set(view.tokenIds[i], (counts.get(view.tokenIds[i]) ?? 0) + 1);
+    for (const [id, c] of counts) op(id)[2] = p.frequencyPenalty * c + p.presencePenalty;
+  }
+  for (const id of ops.keys()) if (!(id >= 0 && id < vocab)) ops.delete(id);
+  return ops.size > 0 ? ops : null;
+}
+
+/** Packs entries for Backend.sample (vk_sample). Bitmasks of one batch share a width (one tokenizer). */
+export function packSamplingBatch(entries: readonly SamplingEntry[]): SamplingBatch {
+  const n = entries.length;
+  const f64 = (f: (e: SamplingEntry) => number) => Float64Array.from(entries, f);
+  const i32 = (f: (e: SamplingEntry) => number) => Int32Array.from(entries, f);
+  const masks = entries.filter((e) => e.mask !== null).map((e) => e.mask!);
+  const words = masks.length > 0 ? masks[0].length : 0;
+  if (masks.some((m) => m.length !== words)) throw new Error("packSamplingBatch: grammar bitmasks of different widths");
+  let maskRow = 0;
+  const bitmaskRow = i32((e) => (e.mask ? maskRow++ : -1));
+  const opStarts = new Int32Array(n + 1), opTokens: number[] = [], opParams: number[] = [];
+  entries.forEach((e, r) => {
+    for (const [id, o] of e.ops ?? []) opTokens.push(id), opParams.push(...o);
+    opStarts[r + 1] = opTokens.length;
+  });
+  const bitmasks = masks.length > 0 ? new Int32Array(masks.length * words) : null;
+  masks.forEach((m, i) => bitmasks!.set(m, i * words));
+  return {
+    rows: i32((e) => e.row), temperature: f64((e) => e.temperature), topP: f64((e) => e.topP), minP: f64((e) => e.minP),
+    topK: i32((e) => e.topK), u: f64((e) => e.u), forcedToken: i32((e) => e.forcedToken), numLogprobs: i32((e) => e.numLogprobs),
+    opStarts, opTokens: Int32Array.from(opTokens), opParams: Float64Array.from(opParams), bitmasks, bitmaskWords: words, bitmaskRow,
+  };
+}
