@@ -1,8 +1,9 @@
 // A model directory's weights as one name → tensor map, whether stored in one file or sharded
 // (hub layout: model.safetensors, or model.safetensors.index.json plus shards).
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ModelLoadError } from "./errors";
+import { readRequiredModelFile } from "./model_file";
 import { openSafetensors, type SafetensorsFile, type TensorInfo } from "./safetensors";
 
 export const INDEX_FILE = "model.safetensors.index.json";
@@ -72,8 +73,9 @@ function openIndexed(dir: string, indexPath: string): SafetensorsFile[] {
 
 function readWeightMap(indexPath: string): Map<string, string> {
   let index: unknown;
+  const text = readRequiredModelFile(indexPath);
   try {
-    index = JSON.parse(readFileSync(indexPath, "utf8"));
+    index = JSON.parse(text);
   } catch (e) {
     throw new ModelLoadError(indexPath, `cannot read index: ${(e as Error).message}`);
   }

@@ -1,8 +1,8 @@
 // Parses a model's config.json into ModelConfig, applying the defaults each architecture's reference
 // config class uses. Anything the engine cannot run faithfully fails here, naming the field.
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ModelLoadError } from "./errors";
+import { readModelFile } from "./model_file";
 import {
   SUPPORTED_ARCHITECTURES,
   type Architecture,
@@ -55,10 +55,11 @@ export function parseModelConfig(json: unknown, source: string): ModelConfig {
   }
   const numHiddenLayers = f.positiveInt("num_hidden_layers");
   const bias = readBiases(f, architecture);
+  const vocabSize = f.positiveInt("vocab_size");
   return {
     architecture,
     modelType: f.string("model_type") ?? defaults.modelType,
-    vocabSize: f.positiveInt("vocab_size"),
+    vocabSize,
     hiddenSize,
     intermediateSize: f.positiveInt("intermediate_size"),
     numHiddenLayers,
@@ -73,8 +74,8 @@ export function parseModelConfig(json: unknown, source: string): ModelConfig {
     qkNorm: architecture === "Qwen3ForCausalLM",
     slidingWindow: readSlidingWindow(f, architecture, numHiddenLayers),
     torchDtype: readDtype(f),
-    bosTokenId: f.tokenId("bos_token_id"),
-    eosTokenIds: f.tokenIds("eos_token_id"),
+    bosTokenId: f.tokenId("bos_token_id", vocabSize),
+    eosTokenIds: f.tokenIds("eos_token_id", vocabSize),
   };
 }
 
@@ -200,15 +201,10 @@ function readDtype(f: ConfigFields): WeightDtype {
   return DTYPE_ALIASES[bare];
 }
 
-/** Parsed JSON of `path`, or undefined when the file does not exist; bad JSON is a ModelLoadError. */
-export function readJsonFile(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") return undefined;
-    throw new ModelLoadError(path, `cannot read: ${(e as Error).message}`);
-  }
+/** Parsed JSON of `path`, or undefined when the file does not exist; a non-file, an oversized file or bad JSON is a ModelLoadError. */
+export function readJsonFile(path: string, maxBytes?: number): unknown {
+  const text = readModelFile(path, maxBytes);
+  if (text === undefined) return undefined;
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -275,17 +271,20 @@ export class ConfigFields {
     return this.bounded(this.int(key), key, "a non-negative integer", fallback, (v) => v >= 0);
   }
 
-  tokenId(key: string): number | null {
-    return this.read(key, "a token id (non-negative integer)", isTokenId) as number | null;
+  /** A token id; with `vocabSize`, one inside the vocabulary. */
+  tokenId(key: string, vocabSize?: number): number | null {
+    const ok = (v: unknown) => isTokenId(v) && (vocabSize === undefined || v < vocabSize);
+    return this.read(key, idExpected("a token id (non-negative integer)", vocabSize), ok) as number | null;
   }
 
   /** A single id or a list of ids (eos_token_id is either); absent reads as []. */
-  tokenIds(key: string): number[] {
+  tokenIds(key: string, vocabSize?: number): number[] {
     const v = this.get(key);
     if (v === undefined || v === null) return [];
-    if (isTokenId(v)) return [v];
-    if (Array.isArray(v) && v.every(isTokenId)) return [...v];
-    return this.fail(key, "a token id or a list of token ids", v);
+    const ok = (x: unknown): x is number => isTokenId(x) && (vocabSize === undefined || x < vocabSize);
+    if (ok(v)) return [v];
+    if (Array.isArray(v) && v.every(ok)) return [...v];
+    return this.fail(key, idExpected("a token id or a list of token ids", vocabSize), v);
   }
 
   private read(key: string, expected: string, ok: (v: unknown) => boolean): unknown {
@@ -308,6 +307,10 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function isTokenId(v: unknown): v is number {
   return Number.isSafeInteger(v) && (v as number) >= 0;
+}
+
+function idExpected(what: string, vocabSize: number | undefined): string {
+  return vocabSize === undefined ? what : `${what} in [0, vocab_size=${vocabSize})`;
 }
 
 function show(v: unknown): string {

@@ -1,6 +1,9 @@
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { ByteFallbackDecoder, Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
+import { checkTokenizerJson } from "./tokenizer_json_check";
+import { TokenizerError } from "./tokenizer_error";
+import { readTokenizerFiles } from "./tokenizer_files";
+
+export { TokenizerError };
 
 /** One chat message, in the OpenAI / transformers shape that chat templates consume. */
 export interface ChatMessage {
@@ -12,10 +15,13 @@ export interface ChatMessage {
   [k: string]: unknown;
 }
 
-/** A tokenizer that cannot be loaded, or a chat template that cannot be parsed or rendered. */
-export class TokenizerError extends Error {
-  override name = "TokenizerError";
-}
+/**
+ * How a tokenizer was built, as plain data: a worker thread rebuilds the same tokenizer from it (from the
+ * directory's files again, or from the very objects it was given).
+ */
+export type TokenizerOrigin =
+  | { kind: "dir"; dir: string }
+  | { kind: "json"; tokenizerJson: unknown; tokenizerConfig: unknown; source: string };
 
 type Json = Record<string, any>;
 type Decoder = { decode_chain(tokens: string[]): string[]; decoders?: Decoder[] };
@@ -34,6 +40,9 @@ export class Tokenizer {
   /** Ids that `skipSpecialTokens` drops: every special added token plus the named special tokens. */
   readonly allSpecialIds: ReadonlySet<number>;
   readonly chatTemplate: string | null;
+  /** The file the chat template was read from (tokenizer_config.json or chat_template.jinja); null without a file. */
+  readonly chatTemplatePath: string | null;
+  readonly origin: TokenizerOrigin;
   /** The token strings transformers passes to chat templates (bos_token, eos_token, ...). */
   readonly specialTokenStrings: Readonly<Record<string, string>>;
   readonly source: string;
@@ -43,28 +52,35 @@ export class Tokenizer {
 
   /** Loads `dir/tokenizer.json` and, when present, `dir/tokenizer_config.json` and `dir/chat_template.jinja`. */
   static fromDir(dir: string): Tokenizer {
-    const tokenizerJson = readJsonFile(join(dir, "tokenizer.json"), true);
-    const config = (readJsonFile(join(dir, "tokenizer_config.json"), false) ?? {}) as Json;
-    const templateFile = join(dir, "chat_template.jinja");
-    if (existsSync(templateFile)) config.chat_template = readFileSync(templateFile, "utf8");
-    return Tokenizer.fromJson(tokenizerJson, config, dir);
+    const f = readTokenizerFiles(dir);
+    return Tokenizer.build(f.tokenizerJson, f.tokenizerConfig, dir, f.tokenizerJsonPath, { kind: "dir", dir }, f.chatTemplatePath);
   }
 
   /** Builds a tokenizer from parsed tokenizer.json and tokenizer_config.json objects; `source` names them in errors. */
   static fromJson(tokenizerJson: unknown, tokenizerConfig: unknown, source: string): Tokenizer {
-    if (!isObject(tokenizerJson) || !isObject(tokenizerJson.model)) {
-      throw new TokenizerError(`${source}: tokenizer.json has no "model" object`);
-    }
+    return Tokenizer.build(tokenizerJson, tokenizerConfig, source, source, { kind: "json", tokenizerJson, tokenizerConfig, source }, null);
+  }
+
+  /** Rebuilds a tokenizer from its origin (in a worker thread). */
+  static fromOrigin(origin: TokenizerOrigin): Tokenizer {
+    return origin.kind === "dir" ? Tokenizer.fromDir(origin.dir) : Tokenizer.fromJson(origin.tokenizerJson, origin.tokenizerConfig, origin.source);
+  }
+
+  // `file` names the JSON in errors: the library's own failures are bare TypeErrors that name nothing.
+  private static build(tokenizerJson: unknown, tokenizerConfig: unknown, source: string, file: string, origin: TokenizerOrigin, templatePath: string | null): Tokenizer {
+    checkTokenizerJson(tokenizerJson, file);
     const config = isObject(tokenizerConfig) ? tokenizerConfig : {};
     try {
-      return new Tokenizer(adaptToTransformers(tokenizerJson, config), config, source);
+      return new Tokenizer(adaptToTransformers(tokenizerJson as Json, config), config, source, origin, templatePath);
     } catch (err) {
       if (err instanceof TokenizerError) throw err;
-      throw new TokenizerError(`${source}: cannot build tokenizer: ${(err as Error).message}`);
+      throw new TokenizerError(`${file}: cannot build the tokenizer: ${(err as Error).message}`);
     }
   }
 
-  private constructor(json: Json, config: Json, source: string) {
+  private constructor(json: Json, config: Json, source: string, origin: TokenizerOrigin, chatTemplatePath: string | null) {
+    this.origin = origin;
+    this.chatTemplatePath = chatTemplatePath;
     this.source = source;
     this.hf = new HfTokenizer(json, config);
     const vocab = (this.hf.model as unknown as { vocab: (string | undefined)[] }).vocab;
@@ -123,18 +139,6 @@ export class Tokenizer {
 
   private idOf(token: string | undefined): number | null {
     return token === undefined ? null : (this.tokenToId(token) ?? null);
-  }
-}
-
-function readJsonFile(path: string, required: boolean): unknown {
-  if (!existsSync(path)) {
-    if (required) throw new TokenizerError(`missing tokenizer file: ${path}`);
-    return null;
-  }
-  try {
-    return JSON.parse(readFileSync(path, "utf8"));
-  } catch (err) {
-    throw new TokenizerError(`bad tokenizer file ${path}: ${(err as Error).message}`);
   }
 }
 
