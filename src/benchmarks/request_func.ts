@@ -70,10 +70,13 @@ function payload(input: RequestFuncInput): Record<string, unknown> {
 }
 
 function requestHeaders(input: RequestFuncInput): Record<string, string> {
+  return { "content-type": "application/json", ...authHeaders(input.headers), "x-request-id": input.requestId };
+}
+
+/** The bearer token from OPENAI_API_KEY (as vLLM's benchmark reads it), then the --header pairs. */
+export function authHeaders(headers: Record<string, string>): Record<string, string> {
   const key = process.env.OPENAI_API_KEY;
-  return {
-    "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}), ...input.headers, "x-request-id": input.requestId,
-  };
+  return { ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers };
 }
 
 async function readStream(res: Response, backend: Backend, out: RequestFuncOutput, t: Timing): Promise<void> {

@@ -5,7 +5,7 @@
 import { type DatasetOptions, getSamples, type SampleRequest } from "./datasets";
 import { calculateMetrics, type GoodputSlos, type MetricName } from "./metrics";
 import { pyFloat } from "./py_format";
-import type { Backend } from "./request_func";
+import { authHeaders, type Backend } from "./request_func";
 import { resultDate, resultFilename, writeResult } from "./result_file";
 import { type LoadConfig, runLoad, waitForEndpoint } from "./serve_benchmark";
 import { formatTable, resultKeys } from "./serve_report";
@@ -94,7 +94,7 @@ async function serverRoot(o: BenchServeOptions, modelId: string, modelName: stri
 async function listModels(o: BenchServeOptions): Promise<{ id: string; root: string }[]> {
   const url = `${o.baseUrl}/v1/models`;
   try {
-    const res = await fetch(url, { headers: o.headers });
+    const res = await fetch(url, { headers: authHeaders(o.headers) });
     if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`);
     const body = (await res.json()) as { data?: { id?: unknown; root?: unknown }[] };
     return (body.data ?? []).filter((m) => typeof m.id === "string").map((m) => ({ id: m.id as string, root: typeof m.root === "string" ? m.root : (m.id as string) }));

@@ -202,3 +202,26 @@ describe("failures", () => {
     for (const e of r.errors as string[]) expect(e.length).toBeGreaterThan(0);
   });
 });
+
+describe("auth", () => {
+  test("OPENAI_API_KEY is sent to /v1/models and to every request", async () => {
+    const locked = startTestServer({ config: { apiKey: "sk-bench" } });
+    const run = (key: string | undefined) => {
+      if (key === undefined) delete process.env.OPENAI_API_KEY;
+      else process.env.OPENAI_API_KEY = key;
+      const o = serveOptionsFrom(parseArgs(["--base-url", locked.url, "--num-prompts", "2", "--input-len", "8", "--output-len", "2", "--disable-tqdm"], SERVE_FLAGS).values);
+      return benchServe(o, () => {});
+    };
+    const saved = process.env.OPENAI_API_KEY;
+    try {
+      const r = await run("sk-bench");
+      expect(r.completed).toBe(2);
+      expect(r.model_id).toBe(locked.state.modelPath);
+      await expect(run(undefined)).rejects.toThrow(/cannot list models .*HTTP 401/);
+    } finally {
+      if (saved === undefined) delete process.env.OPENAI_API_KEY;
+      else process.env.OPENAI_API_KEY = saved;
+      await locked.close();
+    }
+  });
+});
