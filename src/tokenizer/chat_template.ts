@@ -1,4 +1,6 @@
+import { basename } from "node:path";
 import { Template } from "@huggingface/jinja";
+import { withOutputLimit } from "./template_limits";
 import { type ChatMessage, type Tokenizer, TokenizerError } from "./tokenizer";
 
 /** Options of `applyChatTemplate`, named after transformers' `apply_chat_template` arguments. */
@@ -10,6 +12,10 @@ export interface ChatTemplateOptions {
   chatTemplate?: string;
   /** Extra template variables, e.g. `{ enable_thinking: false }`. */
   chatTemplateKwargs?: Record<string, unknown>;
+  /** Where an overriding `chatTemplate` came from (a file name or "--chat-template"), for error messages. */
+  chatTemplateSource?: string;
+  /** Longest output (and longest string or list inside the render) in characters; unbounded when absent. */
+  maxOutputChars?: number | null;
 }
 
 // Appended to the final message so the render can be cut right after its content.
@@ -33,28 +39,35 @@ export function applyChatTemplate(tokenizer: Tokenizer, messages: ChatMessage[],
   if (opts.continueFinalMessage && opts.addGenerationPrompt) {
     throw new TokenizerError("continue_final_message and add_generation_prompt cannot both be set");
   }
-  const template = compile(source);
-  if (!opts.continueFinalMessage) return render(template, tokenizer, messages, opts);
+  const origin = templateOrigin(tokenizer, opts);
+  const template = compile(source, origin);
+  if (!opts.continueFinalMessage) return render(template, tokenizer, messages, opts, origin);
 
   const { chat, finalText } = markFinalMessage(messages, source);
-  const rendered = render(template, tokenizer, chat, opts);
+  const rendered = render(template, tokenizer, chat, opts, origin);
   return cutAfterFinalMessage(rendered, finalText);
 }
 
-function compile(source: string): Template {
+// Errors name the template's file by its base name only: they reach clients, who need no server paths.
+function templateOrigin(tokenizer: Tokenizer, opts: ChatTemplateOptions): string {
+  if (opts.chatTemplate !== undefined) return opts.chatTemplateSource ?? "--chat-template";
+  return tokenizer.chatTemplatePath === null ? "the tokenizer's chat template" : basename(tokenizer.chatTemplatePath);
+}
+
+function compile(source: string, origin: string): Template {
   let template = compiled.get(source);
   if (template !== undefined) return template;
   try {
     template = new Template(source);
   } catch (err) {
-    throw new TokenizerError(`cannot parse chat template: ${(err as Error).message}`);
+    throw new TokenizerError(`cannot parse chat template (${origin}): ${(err as Error).message}`);
   }
   if (compiled.size >= MAX_CACHED_TEMPLATES) compiled.delete(compiled.keys().next().value!);
   compiled.set(source, template);
   return template;
 }
 
-function render(template: Template, tokenizer: Tokenizer, messages: ChatMessage[], opts: ChatTemplateOptions): string {
+function render(template: Template, tokenizer: Tokenizer, messages: ChatMessage[], opts: ChatTemplateOptions, origin: string): string {
   // Named special tokens first, so caller kwargs may override them; the fixed variables win over both.
   const variables: Record<string, unknown> = {
     ...tokenizer.specialTokenStrings,
@@ -65,9 +78,10 @@ function render(template: Template, tokenizer: Tokenizer, messages: ChatMessage[
     add_generation_prompt: opts.addGenerationPrompt ?? false,
   };
   try {
-    return template.render(variables);
+    return withOutputLimit(opts.maxOutputChars ?? null, () => template.render(variables));
   } catch (err) {
-    throw new TokenizerError(`chat template error: ${(err as Error).message}`);
+    if (err instanceof TokenizerError) throw err;
+    throw new TokenizerError(`chat template error (${origin}): ${(err as Error).message}`);
   }
 }
 
