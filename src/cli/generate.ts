@@ -1,10 +1,11 @@
 /** `vllm generate`: offline generation for one or more prompts, run as one batch. */
-import { ENGINE_FLAGS, engineArgsFrom } from "../config/engine_args";
+import { ENGINE_FLAGS, type EngineArgs, engineArgsFrom } from "../config/engine_args";
 import { createEngine } from "../entrypoints/from_engine_args";
 import { makeSamplingParams, type SamplingParams } from "../engine/sampling_params";
 import type { GenerationConfig } from "../model_loader/generation_config";
 import { applyChatTemplate } from "../tokenizer/chat_template";
 import { type FlagSpec, formatHelp, parseArgs } from "./arg_parser";
+import { HUB_FLAGS, withResolvedModel } from "./hub_flags";
 
 const GENERATE_FLAGS: FlagSpec[] = [
   { name: "prompt", type: "strings", help: "prompt text; repeat the flag (or list several) for a batch" },
@@ -16,9 +17,10 @@ const GENERATE_FLAGS: FlagSpec[] = [
   { name: "chat", type: "bool", default: false, help: "wrap each prompt as one user message through the model's chat template" },
   { name: "json", type: "bool", default: false, help: "print one JSON object per prompt, one per line" },
   ...ENGINE_FLAGS,
+  ...HUB_FLAGS,
 ];
 
-export const GENERATE_USAGE = "vllm generate [--model DIR] --prompt TEXT [--prompt TEXT ...] [options]";
+export const GENERATE_USAGE = "vllm generate [--model DIR|ORG/NAME] --prompt TEXT [--prompt TEXT ...] [options]";
 
 export function generateHelp(): string {
   return formatHelp(GENERATE_USAGE,
@@ -26,13 +28,18 @@ export function generateHelp(): string {
     GENERATE_FLAGS);
 }
 
-export function runGenerate(argv: string[]): number {
+export function runGenerate(argv: string[]): number | Promise<number> {
   const { values, positionals, help } = parseArgs(argv, GENERATE_FLAGS);
   if (help) { console.log(generateHelp()); return 0; }
   if (positionals.length > 0) values["model"] = positionals[0];
   const prompts = (values["prompt"] as string[] | undefined) ?? [];
   if (prompts.length === 0) throw new Error("vllm generate: at least one --prompt is required");
   const args = engineArgsFrom(values);
+  const info = (l: string) => console.error(`INFO ${l}`);
+  return withResolvedModel("generate", values, info, (model) => generate(values, prompts, { ...args, model: model.dir }));
+}
+
+function generate(values: Record<string, unknown>, prompts: string[], args: EngineArgs): number {
   const json = values["json"] as boolean;
   const loaded = createEngine(args, json ? () => {} : (l) => console.error(`INFO ${l}`));
   const { engine, tokenizer, modelConfig } = loaded;

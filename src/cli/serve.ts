@@ -1,6 +1,6 @@
 /** `vllm serve [MODEL]`: the OpenAI-compatible HTTP server, with vLLM's flags and defaults. */
 import { existsSync, readFileSync } from "node:fs";
-import { ENGINE_FLAGS, engineArgsFrom } from "../config/engine_args";
+import { ENGINE_FLAGS, type EngineArgs, engineArgsFrom } from "../config/engine_args";
 import { createEngine } from "../entrypoints/from_engine_args";
 import { startServer } from "../server/api_server";
 import { LOG_LEVELS, Logger, type LogLevel } from "../server/logger";
@@ -10,6 +10,7 @@ import { DEFAULT_LIMITS } from "../engine/sampling_params";
 import { TOOL_PARSER_NAMES } from "../tool_parsers/registry";
 import { VERSION } from "../version";
 import { ArgError, type FlagSpec, formatHelp, parseArgs } from "./arg_parser";
+import { HUB_FLAGS, withResolvedModel } from "./hub_flags";
 
 const SERVE_FLAGS: FlagSpec[] = [
   { name: "host", type: "string", default: "0.0.0.0", help: "address to listen on" },
@@ -29,6 +30,7 @@ const SERVE_FLAGS: FlagSpec[] = [
   { name: "tensor-parallel-size", type: "int", default: 1, help: "GPUs to shard the model over; only 1 is supported yet" },
   { name: "shutdown-timeout", type: "float", default: 30, help: "seconds a SIGTERM/SIGINT waits for in-flight requests before aborting them" },
   ...ENGINE_FLAGS,
+  ...HUB_FLAGS,
 ];
 
 export const SERVE_USAGE = "vllm serve [MODEL] [options]";
@@ -36,7 +38,7 @@ export const SERVE_USAGE = "vllm serve [MODEL] [options]";
 export function serveHelp(): string {
   return formatHelp(SERVE_USAGE,
     "Starts an OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models, /tokenize, /detokenize, /health, /metrics, /docs). " +
-    "MODEL is a Hugging Face model directory (or --model); without one it serves the built-in demo model, whose random weights produce noise.",
+    "MODEL is a model directory or a Hugging Face repo id (ORG/NAME: read from the HF cache, else downloaded into it), also --model; without one it serves the built-in demo model, whose random weights produce noise.",
     SERVE_FLAGS);
 }
 
@@ -53,7 +55,8 @@ interface ServeArgs {
 
 /**
  * Starts the server. Startup (flags, weights, KV cache, listening socket) runs synchronously, so its
- * errors reach the caller; the returned promise resolves to the exit code after a signal's graceful stop.
+ * errors reach the caller, unless the model must first be downloaded from the hub; the returned promise
+ * resolves to the exit code after a signal's graceful stop.
  */
 export function runServe(argv: string[]): number | Promise<number> {
   const { values, positionals, help } = parseArgs(argv, SERVE_FLAGS);
@@ -63,13 +66,19 @@ export function runServe(argv: string[]): number | Promise<number> {
   const serve = serveArgsFrom(values);
   const args = engineArgsFrom(values);
   const log = new Logger(serve.logLevel);
-  log.info(`vllm-bun ${VERSION}: loading ${args.model}`);
+  return withResolvedModel("serve", values, (line) => log.info(line), (model) => {
+    log.info(`vllm-bun ${VERSION}: loading ${model.servedName}${model.dir === model.servedName ? "" : ` from ${model.dir}`}`);
+    return startServe(serve, { ...args, model: model.dir }, model.servedName, log);
+  });
+}
+
+function startServe(serve: ServeArgs, args: EngineArgs, servedName: string, log: Logger): Promise<number> {
   const loaded = createEngine(args, (line) => log.info(line));
   // Each backend has one compute dtype so far (cpu: float32, cuda: bfloat16); say so when asked for another.
   const computes: string[] = { f32: ["float", "float32"], bf16: ["bfloat16"], f16: ["half", "float16"], i32: [] }[loaded.backend.activationDtype];
   if (serve.dtype !== "auto" && !computes.includes(serve.dtype))
     log.warning(`--dtype ${serve.dtype}: the ${loaded.backend.name} backend computes in ${computes[computes.length - 1]}; weights are converted as needed`);
-  const config: ServerConfig = { ...serve.config, servedModelNames: serve.servedModelNames ?? [args.model], maxLogprobs: args.maxLogprobs };
+  const config: ServerConfig = { ...serve.config, servedModelNames: serve.servedModelNames ?? [servedName], maxLogprobs: args.maxLogprobs };
   if (config.chatTemplate !== null) checkChatTemplate(loaded.tokenizer, config.chatTemplate);
   const state = new ServerState(loaded, config, log);
   const running = startServer(state, { host: serve.host, port: serve.port, logStats: serve.logStats });
