@@ -94,10 +94,16 @@ export class GgufCursor {
   /** A gguf string: u64 byte length, then that many bytes of UTF-8. */
   string(what: string, tensor: string | null = null): string {
     const n = this.length(what, tensor);
-    const raw = this.bytes.subarray(this.pos, this.pos + n);
+    const start = this.pos;
     this.pos += n;
+    // Vocabularies hold ~10^5 short strings; ASCII ones skip the decoder's per-call cost.
+    if (n <= 64) {
+      let ascii = true;
+      for (let i = start; i < start + n && ascii; i++) ascii = this.bytes[i] < 0x80;
+      if (ascii) return String.fromCharCode.apply(null, this.bytes.subarray(start, start + n) as unknown as number[]);
+    }
     try {
-      return UTF8.decode(raw);
+      return UTF8.decode(this.bytes.subarray(start, start + n));
     } catch {
       throw new ModelLoadError(this.path, `${what} is not valid UTF-8`, tensor);
     }

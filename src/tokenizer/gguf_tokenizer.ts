@@ -81,10 +81,14 @@ function sentencePieceJson(m: GgufMetadata, tokens: string[], vocab: Map<string,
   const addSpacePrefix = m.bool("tokenizer.ggml.add_space_prefix") ?? true;
   const decoders: Json[] = [{ type: "Replace", pattern: { String: SPM_SPACE }, content: " " }, { type: "ByteFallback" }, { type: "Fuse" }];
   if (addSpacePrefix) decoders.push({ type: "Strip", content: " ", start: 1, stop: 0 });
+  // sentencepiece's dummy prefix: "▁" before every piece of text, even one that starts with a space, and
+  // again after each special token, as llama.cpp does (a Metaspace pre-tokenizer would skip the first case).
+  const normalizers: Json[] = [{ type: "Replace", pattern: { String: " " }, content: SPM_SPACE }];
+  if (addSpacePrefix) normalizers.unshift({ type: "Prepend", prepend: SPM_SPACE });
   return {
-    version: "1.0", truncation: null, padding: null, normalizer: null,
-    // The reference tokenizer prefixes a space to the text and again after every special token.
-    pre_tokenizer: { type: "Metaspace", replacement: SPM_SPACE, prepend_scheme: addSpacePrefix ? "always" : "never", split: false },
+    version: "1.0", truncation: null, padding: null,
+    normalizer: { type: "Sequence", normalizers },
+    pre_tokenizer: null,
     post_processor: null,
     decoder: { type: "Sequence", decoders },
     model: bpeModel(vocab, mergesFromScores(tokens, scores, vocab), {

@@ -1,0 +1,67 @@
+/**
+ * llama.cpp (through node-llama-cpp's prebuilt CPU binaries) as the reference on the same GGUF file:
+ * its tokenization, its greedy tokens, and its top-2 logit margin at a step.
+ */
+import type { Llama, LlamaContext, LlamaModel, Token } from "node-llama-cpp";
+
+let peer: Promise<{ llama: Llama | null; reason: string }> | null = null;
+
+/** llama.cpp loaded once per process, or null with the reason it cannot load here. */
+export function loadPeer(): Promise<{ llama: Llama | null; reason: string }> {
+  peer ??= (async () => {
+    try {
+      const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+      const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, progressLogs: false });
+      return { llama, reason: "" };
+    } catch (e) {
+      return { llama: null, reason: `node-llama-cpp cannot load llama.cpp here: ${(e as Error).message}` };
+    }
+  })();
+  return peer;
+}
+
+export async function withPeerModel<T>(llama: Llama, path: string, use: (model: LlamaModel) => Promise<T>): Promise<T> {
+  const model = await llama.loadModel({ modelPath: path });
+  try {
+    return await use(model);
+  } finally {
+    await model.dispose();
+  }
+}
+
+/** llama.cpp's ids for `text`, special tokens parsed, no BOS added (as encode(text, { addSpecialTokens: false })). */
+export function peerTokenize(model: LlamaModel, text: string): number[] {
+  return [...model.tokenize(text, true)].map(Number);
+}
+
+/** `steps` greedy tokens after `prompt`. */
+export async function peerGreedy(model: LlamaModel, prompt: readonly number[], steps: number): Promise<number[]> {
+  return withContext(model, async (context) => {
+    const out: number[] = [];
+    for await (const token of context.getSequence().evaluate(prompt as Token[], { temperature: 0 })) {
+      out.push(Number(token));
+      if (out.length === steps) break;
+    }
+    return out;
+  });
+}
+
+/** llama.cpp's top-2 logit margin for the token after `ids` (ln p1 - ln p2 of its probabilities). */
+export async function peerMargin(model: LlamaModel, ids: readonly number[]): Promise<number> {
+  return withContext(model, async (context) => {
+    for await (const step of context.getSequence().evaluateWithMetadata(ids as Token[], { probabilities: true }, { temperature: 0 })) {
+      const [first, second] = step.probabilities.entries();
+      return Math.log(first[1]) - Math.log(second?.[1] ?? Number.MIN_VALUE);
+    }
+    throw new Error("llama.cpp produced no token");
+  });
+}
+
+async function withContext<T>(model: LlamaModel, use: (context: LlamaContext) => Promise<T>): Promise<T> {
+  const context = await model.createContext({ contextSize: 128, threads: 2, batchSize: 128 });
+  try {
+    return await use(context);
+  } finally {
+    await context.dispose();
+  }
+}
