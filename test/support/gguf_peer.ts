@@ -1,6 +1,6 @@
 /**
  * llama.cpp (through node-llama-cpp's prebuilt CPU binaries) as the reference on the same GGUF file:
- * its tokenization, its greedy tokens, and its top-2 logit margin at a step.
+ * its tokenization, its greedy tokens with their top log-probabilities, and its top-2 logit margin at a step.
  */
 import type { Llama, LlamaContext, LlamaModel, Token } from "node-llama-cpp";
 
@@ -34,12 +34,25 @@ export function peerTokenize(model: LlamaModel, text: string): number[] {
   return [...model.tokenize(text, true)].map(Number);
 }
 
-/** `steps` greedy tokens after `prompt`. */
-export async function peerGreedy(model: LlamaModel, prompt: readonly number[], steps: number): Promise<number[]> {
+/** One greedy step of llama.cpp: the token and the log-probabilities of its 20 most likely tokens. */
+export interface PeerStep {
+  token: number;
+  top: Map<number, number>;
+}
+
+const TOP = 20;
+
+/** `steps` greedy tokens after `prompt`, with llama.cpp's top log-probabilities at each. */
+export async function peerGreedy(model: LlamaModel, prompt: readonly number[], steps: number): Promise<PeerStep[]> {
   return withContext(model, async (context) => {
-    const out: number[] = [];
-    for await (const token of context.getSequence().evaluate(prompt as Token[], { temperature: 0 })) {
-      out.push(Number(token));
+    const out: PeerStep[] = [];
+    for await (const step of context.getSequence().evaluateWithMetadata(prompt as Token[], { probabilities: true }, { temperature: 0 })) {
+      const top = new Map<number, number>();
+      for (const [t, p] of step.probabilities) {
+        top.set(Number(t), Math.log(p));
+        if (top.size === TOP) break;
+      }
+      out.push({ token: Number(step.token), top });
       if (out.length === steps) break;
     }
     return out;
@@ -58,7 +71,7 @@ export async function peerMargin(model: LlamaModel, ids: readonly number[]): Pro
 }
 
 async function withContext<T>(model: LlamaModel, use: (context: LlamaContext) => Promise<T>): Promise<T> {
-  const context = await model.createContext({ contextSize: 128, threads: 2, batchSize: 128 });
+  const context = await model.createContext({ contextSize: 64, threads: 2, batchSize: 32 });
   try {
     return await use(context);
   } finally {
