@@ -10,7 +10,8 @@ import { chatRouter } from "./chat_completion/router";
 import { completionRouter } from "./completion/router";
 import { AuthenticationError, BadRequestError, errorResponse, NotFoundError, ServiceUnavailableError, toOpenAIError } from "./errors";
 import { healthRouter } from "./health/router";
-import { REQUEST_ID_HEADER } from "./http_context";
+import { bindConnection, DEFAULT_REQUEST_BODY_TIMEOUT_S, DEFAULT_TIMEOUT_KEEP_ALIVE_S, defaultConcurrencyLimit, isHeld, PROBE_PATHS } from "./connection_limits";
+import { isValidRequestId, REQUEST_ID_HEADER, REQUEST_ID_RULE } from "./http_context";
 import { modelsRouter } from "./models/router";
 import { openApiPaths } from "./openapi";
 import { CANONICAL_ORIGIN, canonicalPath, canonicalRequest } from "./request_url";
@@ -25,9 +26,13 @@ import { tokenizeRouter } from "./tokenize/router";
 export function buildApp(state: ServerState) {
   return new Elysia()
     .onRequest(({ request, set }) => {
-      const requestId = request.headers.get(REQUEST_ID_HEADER) || randomRequestId();
+      const fromClient = request.headers.get(REQUEST_ID_HEADER);
+      // An invalid id is never echoed (nor logged): the 400 carries a fresh one.
+      const requestId = fromClient && isValidRequestId(fromClient) ? fromClient : randomRequestId();
       set.headers[REQUEST_ID_HEADER] = requestId;
       const headers = { [REQUEST_ID_HEADER]: requestId };
+      if (fromClient && requestId !== fromClient)
+        return errorResponse(new BadRequestError(`the X-Request-Id header must be ${REQUEST_ID_RULE}`, "X-Request-Id"), headers);
       const path = canonicalPath(request.url);
       if (path === null) return errorResponse(new BadRequestError("the request URL was not canonicalized"), headers);
       if (state.auth && !state.auth.allows(path, request.headers.get("authorization")))
@@ -75,19 +80,31 @@ export interface RunningServer {
   shutdown(timeoutMs: number): Promise<void>;
 }
 
-/** Listens on host:port (port 0 picks a free one). */
+/**
+ * Listens on host:port (port 0 picks a free one). Idle connections close after --timeout-keep-alive, a body
+ * must arrive within --request-body-timeout, a generation's connection never times out while it runs (see
+ * connection_limits.ts), and past --limit-concurrency requests in progress every request but a probe gets a 503.
+ */
 export function startServer(state: ServerState, opts: ListenOptions): RunningServer {
   const app = buildApp(state);
+  const keepAlive = state.config.timeoutKeepAlive ?? DEFAULT_TIMEOUT_KEEP_ALIVE_S;
+  // Bun's timer fires on a coarse tick; ours (request_body.ts) answers the 408 first.
+  const bodyTimer = Math.min(255, (state.config.requestBodyTimeout ?? DEFAULT_REQUEST_BODY_TIMEOUT_S) + 5);
+  const limit = state.config.limitConcurrency === undefined ? defaultConcurrencyLimit() : state.config.limitConcurrency;
   const server = Bun.serve({
     hostname: opts.host,
     port: opts.port,
-    idleTimeout: 0, // a long non-streamed generation sends nothing until it is done
+    idleTimeout: keepAlive,
     // Ours answers a 400 first; Bun's own cap (a 413) only guards against bodies far past it.
     maxRequestBodySize: Math.max(128 * 1024 * 1024, 2 * state.config.maxBodyBytes),
     fetch: async (request, srv) => {
       let canonical: Request;
       try { canonical = canonicalRequest(request); } catch { return errorResponse(new BadRequestError("malformed request URL"), {}); }
+      if (limit !== null && srv.pendingRequests > limit && !PROBE_PATHS.has(canonicalPath(canonical.url) ?? "")) return overLimit(srv, limit);
+      bindConnection(canonical, (seconds) => srv.timeout(request, seconds), keepAlive);
+      if (request.body !== null) srv.timeout(request, bodyTimer);
       const response = await app.handle(canonical);
+      if (!isHeld(canonical)) srv.timeout(request, keepAlive);
       const ip = srv.requestIP(request)?.address ?? "-";
       state.log.info(`${ip} "${request.method} ${pathOf(request.url)}" ${response.status}`, response.headers.get(REQUEST_ID_HEADER) ?? undefined);
       return response;
@@ -101,6 +118,13 @@ export function startServer(state: ServerState, opts: ListenOptions): RunningSer
     url: `http://${host}:${server.port}`,
     shutdown: (timeoutMs) => (stopping ??= drainAndStop(state, server, timeoutMs, stopStats)),
   };
+}
+
+// Idle keep-alive connections are shed too, so the descriptors they hold go to requests.
+function overLimit(srv: Server<undefined>, limit: number): Response {
+  srv.closeIdleConnections();
+  const e = new ServiceUnavailableError(`the server is at its limit of ${limit} requests in progress (--limit-concurrency); retry later`);
+  return errorResponse(e, { connection: "close" });
 }
 
 async function drainAndStop(state: ServerState, server: Server<undefined>, timeoutMs: number, stopStats: () => void): Promise<void> {
@@ -117,6 +141,7 @@ async function drainAndStop(state: ServerState, server: Server<undefined>, timeo
     while (state.inFlight > 0 && performance.now() < grace) await Bun.sleep(20);
   }
   await server.stop(true);
+  state.tokenizers.close();
   state.log.info("server stopped");
 }
 

@@ -31,6 +31,12 @@ export class AuthenticationError extends OpenAIError {
   }
 }
 
+export class RequestTimeoutError extends OpenAIError {
+  constructor(message: string) {
+    super(408, "RequestTimeoutError", message);
+  }
+}
+
 export class NotFoundError extends OpenAIError {
   constructor(message: string, param: string | null = null) {
     super(404, "NotFoundError", message, param);

@@ -27,9 +27,15 @@ export class Logger {
   private write(level: LogLevel, msg: string, requestId: string | undefined): void {
     if (!this.enabled(level)) return;
     const tag = level === "warning" ? "WARNING" : level.toUpperCase();
-    const rid = requestId === undefined ? "" : ` [${requestId}]`;
+    const rid = requestId === undefined ? "" : ` [${escapeId(requestId)}]`;
     this.sink(`${tag} ${timestamp()}${rid} ${msg}`);
   }
+}
+
+// Request ids come from clients: quotes, brackets, backslashes and anything unprintable are escaped, so an id
+// cannot forge the rest of a log line.
+function escapeId(id: string): string {
+  return id.replace(/[^\x21-\x7e]|["\\[\]]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 function timestamp(): string {

@@ -1,19 +1,27 @@
-/** Reads a request's JSON body under a size cap, so oversized or malformed bodies are a 400, never a 500. */
-import { BadRequestError } from "./errors";
+/**
+ * Reads a request's JSON body under a size cap, a time limit and a nesting bound, so oversized, slow,
+ * malformed or deeply nested bodies are a 4xx, never a 500 or a stalled connection.
+ */
+import { BadRequestError, RequestTimeoutError } from "./errors";
+import { checkJsonDepth } from "./json_depth";
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 
-/** The parsed JSON body; throws a 400 when it is missing, larger than `maxBytes`, not UTF-8 or not JSON. */
-export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
+/**
+ * The parsed JSON body; throws a 400 when it is missing, larger than `maxBytes`, not UTF-8, not JSON or
+ * nested too deep, and a 408 when it has not fully arrived within `timeoutMs`.
+ */
+export async function readJsonBody(request: Request, maxBytes: number, timeoutMs: number | null = null): Promise<unknown> {
   const declared = Number(request.headers.get("content-length"));
   if (declared > maxBytes) throw tooLarge(maxBytes);
   if (request.body === null) throw new BadRequestError("the request body is empty; a JSON object is expected");
   const chunks: Uint8Array[] = [];
   let total = 0;
   const reader = request.body.getReader();
+  const deadline = timeoutMs === null ? Infinity : performance.now() + timeoutMs;
   for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
+    const { done, value } = await readBefore(reader as BodyReader, deadline, timeoutMs ?? 0);
+    if (done || value === undefined) break;
     total += value.byteLength;
     if (total > maxBytes) {
       void reader.cancel().catch(() => {}); // not awaited: cancelling a re-wrapped request body can wait on the client
@@ -31,6 +39,7 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
     throw new BadRequestError("the request body is not valid UTF-8");
   }
   if (text.trim() === "") throw new BadRequestError("the request body is empty; a JSON object is expected");
+  checkJsonDepth(text, "the request body");
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -40,4 +49,26 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
 
 function tooLarge(maxBytes: number): BadRequestError {
   return new BadRequestError(`the request body is larger than the limit of ${maxBytes} bytes`);
+}
+
+interface BodyReader {
+  read(): Promise<{ done: boolean; value?: Uint8Array }>;
+  cancel(): Promise<void>;
+}
+
+async function readBefore(reader: BodyReader, deadline: number, timeoutMs: number): Promise<{ done: boolean; value?: Uint8Array }> {
+  if (deadline === Infinity) return reader.read();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RequestTimeoutError(`the request body did not arrive within ${timeoutMs / 1000} s (--request-body-timeout)`)),
+      Math.max(0, deadline - performance.now()));
+  });
+  try {
+    return await Promise.race([reader.read(), expired]);
+  } catch (e) {
+    void reader.cancel().catch(() => {});
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,14 +1,19 @@
 /**
- * RequestScope: the engine requests one HTTP request started. It counts the request as in flight, and
- * aborts its engine requests (freeing their KV blocks) when the client disconnects or the server gives up.
+ * RequestScope: the engine requests one HTTP request started. It holds the request's place under the queue
+ * cap from admission on, counts the request as in flight, keeps its connection from timing out while it
+ * generates, and aborts its engine requests (freeing their KV blocks) when the client disconnects or the
+ * server gives up.
  */
 import type { EngineInput } from "../engine/llm_engine";
 import type { RequestOutput } from "../engine/outputs";
 import type { SamplingParams } from "../engine/sampling_params";
+import type { Reservation } from "./admission";
+import { holdConnection, releaseConnection } from "./connection_limits";
 import type { ServerState } from "./state";
 
 export class RequestScope {
   private readonly engineIds: string[] = [];
+  private readonly reservation: Reservation;
   private closed = false;
   private readonly onDisconnect = () => {
     if (this.closed) return;
@@ -16,9 +21,15 @@ export class RequestScope {
     this.abort();
   };
 
-  /** `requestId` is the client-facing id (X-Request-Id); `responseId` prefixes the engine ids. */
-  constructor(private readonly state: ServerState, readonly requestId: string, readonly responseId: string, private readonly signal: AbortSignal) {
+  /**
+   * Admits `numSeqs` sequences (throws the 503 when the queue is full). `requestId` is the client-facing id
+   * (X-Request-Id); `responseId` prefixes the engine ids.
+   */
+  constructor(private readonly state: ServerState, readonly requestId: string, readonly responseId: string, private readonly request: Request, numSeqs: number) {
+    this.reservation = state.admit(numSeqs);
     state.active.add(this);
+    holdConnection(request);
+    const signal = request.signal;
     if (signal.aborted) queueMicrotask(this.onDisconnect);
     else signal.addEventListener("abort", this.onDisconnect, { once: true });
   }
@@ -28,7 +39,7 @@ export class RequestScope {
     if (this.closed) throw new Error("RequestScope: generate after close");
     const id = this.state.engineRequestId(this.responseId);
     this.engineIds.push(id);
-    return this.state.llm.generate(id, input, params);
+    return this.counted(this.state.llm.generate(id, input, params), params.n);
   }
 
   /** Aborts every engine request of this scope that is still running. */
@@ -40,8 +51,21 @@ export class RequestScope {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.signal.removeEventListener("abort", this.onDisconnect);
+    this.request.signal.removeEventListener("abort", this.onDisconnect);
     this.abort();
+    this.reservation.release();
     this.state.active.delete(this);
+    releaseConnection(this.request);
+  }
+
+  // The engine adds the request when its stream is first read; from then on the engine counts it.
+  private async *counted(inner: AsyncGenerator<RequestOutput>, n: number): AsyncGenerator<RequestOutput> {
+    const first = inner.next();
+    this.reservation.inEngine(n);
+    try {
+      for (let r = await first; !r.done; r = await inner.next()) yield r.value;
+    } finally {
+      await inner.return(undefined);
+    }
   }
 }

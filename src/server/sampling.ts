@@ -36,6 +36,8 @@ export const samplingFields = {
   skip_special_tokens: bool,
   prompt_logprobs: int,
   request_id: z.string().nullish(),
+  // vLLM's prefix-cache salt: requests share cached blocks only when their salts match.
+  cache_salt: z.string().min(1, "cache_salt must not be empty").max(1024, "cache_salt must be at most 1024 characters").nullish(),
   use_beam_search: bool,
   ...structuredOutputFields,
 };

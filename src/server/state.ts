@@ -6,13 +6,20 @@ import type { SamplingLimits } from "../engine/sampling_params";
 import type { GenerationConfig } from "../model_loader/generation_config";
 import type { ModelConfig } from "../model_loader/model_config";
 import type { Tokenizer } from "../tokenizer/tokenizer";
+import { TokenizerPool } from "../tokenizer/tokenizer_pool";
 import { getToolParser } from "../tool_parsers/registry";
 import type { ToolParser } from "../tool_parsers/tool_parser";
+import { Admission, type Reservation } from "./admission";
 import { ApiKeyChecker } from "./auth";
+import { DEFAULT_REQUEST_BODY_TIMEOUT_S } from "./connection_limits";
 import { modelNotFound, ServiceUnavailableError } from "./errors";
 import type { Logger } from "./logger";
 import type { RequestScope } from "./request_scope";
 import { ServerMetrics } from "./metrics";
+import { readJsonBody } from "./request_body";
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SEQS_PER_REQUEST, maxPromptChars } from "./request_limits";
+
+export { DEFAULT_MAX_BODY_BYTES };
 
 /** Serve-time settings, parsed once from the CLI flags. */
 export interface ServerConfig {
@@ -23,7 +30,7 @@ export interface ServerConfig {
   chatTemplate: string | null;
   /** "auto" applies generation_config.json's sampling defaults; "vllm" ignores them. */
   generationConfig: "auto" | "vllm";
-  /** Past this many waiting requests new ones get a 503; null = no cap. */
+  /** Past this many sequences waiting beyond --max-num-seqs new requests get a 503; null = no cap. */
   maxNumQueuedReqs: number | null;
   maxLogprobs: number;
   enableLogRequests: boolean;
@@ -34,9 +41,24 @@ export interface ServerConfig {
   enableAutoToolChoice?: boolean;
   /** --tool-call-parser: how "auto" output is read as tool calls (a name in TOOL_PARSERS). */
   toolCallParser?: string | null;
+  /** Where --chat-template came from (its file name, or "--chat-template" for inline text), for errors. */
+  chatTemplateSource?: string | null;
+  /** --tokenizer-pool-size: tokenizer worker threads (0: tokenize on the server thread). Default 2. */
+  tokenizerPoolSize?: number;
+  /** --chat-template-render-timeout in seconds. Default 5. */
+  chatTemplateRenderTimeout?: number;
+  /** --max-seqs-per-request: prompts × n of one request. */
+  maxSeqsPerRequest?: number;
+  /** --timeout-keep-alive in seconds. */
+  timeoutKeepAlive?: number;
+  /** --request-body-timeout in seconds. */
+  requestBodyTimeout?: number;
+  /** --limit-concurrency: HTTP requests in progress at once (probes exempt); null = no cap. */
+  limitConcurrency?: number | null;
 }
 
-export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_TOKENIZER_POOL_SIZE = 2;
+export const DEFAULT_CHAT_TEMPLATE_RENDER_TIMEOUT_S = 5;
 
 /** Sampling defaults a request gets for the fields it leaves unset. */
 export interface SamplingDefaults {
@@ -65,6 +87,10 @@ export class ServerState {
   draining = false;
   /** Generation requests being served right now. */
   readonly active = new Set<RequestScope>();
+  /** Tokenization and chat templates, off the server's thread. */
+  readonly tokenizers: TokenizerPool;
+  readonly admission: Admission;
+  readonly maxSeqsPerRequest: number;
   private readonly tokenStrings = new Map<number, string>();
   private seq = 0;
 
@@ -83,6 +109,20 @@ export class ServerState {
     this.defaults = config.generationConfig === "auto" ? samplingDefaults(loaded.generationConfig) : {};
     const parser = config.toolCallParser ? getToolParser(config.toolCallParser) : null;
     this.autoToolParser = config.enableAutoToolChoice ? parser : null;
+    this.admission = new Admission(loaded.engine, loaded.config.scheduler.maxNumSeqs, config.maxNumQueuedReqs);
+    this.maxSeqsPerRequest = config.maxSeqsPerRequest ?? DEFAULT_MAX_SEQS_PER_REQUEST;
+    this.tokenizers = new TokenizerPool(loaded.tokenizer, {
+      size: config.tokenizerPoolSize ?? DEFAULT_TOKENIZER_POOL_SIZE,
+      renderTimeoutMs: (config.chatTemplateRenderTimeout ?? DEFAULT_CHAT_TEMPLATE_RENDER_TIMEOUT_S) * 1000,
+      maxPromptChars: maxPromptChars(loaded.maxModelLen),
+      chatTemplate: config.chatTemplate === null ? null : { text: config.chatTemplate, source: config.chatTemplateSource ?? "--chat-template" },
+      onWarning: (m) => log.warning(m),
+    });
+  }
+
+  /** The request's JSON body under --request-body-timeout and the body size cap. */
+  readBody(request: Request): Promise<unknown> {
+    return readJsonBody(request, this.config.maxBodyBytes, (this.config.requestBodyTimeout ?? DEFAULT_REQUEST_BODY_TIMEOUT_S) * 1000);
   }
 
   /** Requests in flight (GET /load, and what a graceful shutdown waits for). */
@@ -106,13 +146,21 @@ export class ServerState {
     return model;
   }
 
-  /** Throws a 503 when the engine cannot take the request now (dead, draining, or queue full). */
-  checkAdmission(): void {
+  /** Throws a 503 when the engine cannot take `numSeqs` more sequences now (dead, draining, or queue full). */
+  checkAdmission(numSeqs: number): void {
+    this.checkAlive();
+    this.admission.check(numSeqs);
+  }
+
+  /** Like checkAdmission, and counts the sequences as admitted until the reservation is released. */
+  admit(numSeqs: number): Reservation {
+    this.checkAlive();
+    return this.admission.reserve(numSeqs);
+  }
+
+  private checkAlive(): void {
     if (this.llm.isDead) throw new ServiceUnavailableError(`the engine is dead: ${this.llm.deadError!.message}`);
     if (this.draining) throw new ServiceUnavailableError("the server is shutting down");
-    const cap = this.config.maxNumQueuedReqs;
-    if (cap !== null && this.llm.engine.numWaitingSequences >= cap)
-      throw new ServiceUnavailableError(`the request queue is full (${cap} waiting requests, --max-num-queued-reqs); retry later`);
   }
 
   /** A fresh engine request id; the client's id is kept as a prefix but never has to be unique. */

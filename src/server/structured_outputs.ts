@@ -8,6 +8,7 @@ import { z } from "zod";
 import type { SamplingParams, StructuredOutputsParams } from "../engine/sampling_params";
 import { StructuredOutputError } from "../structured_output/errors";
 import { BadRequestError } from "./errors";
+import { checkJsonDepth } from "./json_depth";
 import type { ServerState } from "./state";
 
 const jsonSchemaValue = z.union([z.string(), z.record(z.string(), z.unknown())]);
@@ -64,6 +65,8 @@ export function resolveConstraint(r: StructuredOutputFields, toolSchema: Record<
   if (found.length > 1)
     throw new BadRequestError(`only one structured output constraint may be set per request, got ${found.map(([p]) => p).join(", ")}`, found[1][0]);
   const [param, kind] = found[0];
+  // A schema sent as JSON text escaped the body's nesting check; the grammar code recurses on it.
+  if (typeof kind.json === "string") checkJsonDepth(kind.json, `${param} (a JSON schema)`, param);
   const so = r.structured_outputs;
   const params: StructuredOutputsParams = { ...kind };
   // The JSON flags shape whichever JSON constraint applies, as vLLM merges them into one params object.

@@ -131,14 +131,14 @@ describe("404", () => {
 
 describe("503", () => {
   test("past --max-num-queued-reqs", async () => {
-    const q = startTestServer({ config: { maxNumQueuedReqs: 1 } });
+    const q = startTestServer({ engine: { maxNumSeqs: 1 }, config: { maxNumQueuedReqs: 1 } });
     try {
-      // A request queued behind the server's back fills the queue without running.
-      q.state.llm.engine.addRequest("filler", { promptTokenIds: [1, 2, 3] }, makeSamplingParams({ maxTokens: 1 }));
+      // Requests added behind the server's back: one would run (--max-num-seqs 1), one waits, so the queue is full.
+      for (const id of ["filler-0", "filler-1"]) q.state.llm.engine.addRequest(id, { promptTokenIds: [1, 2, 3] }, makeSamplingParams({ maxTokens: 1 }));
       const res = await post(`${q.url}/v1/completions`, { prompt: "Hi", max_tokens: 1 });
       expectError(res, 503);
       expect(res.json.error.message).toContain("--max-num-queued-reqs");
-      q.state.llm.engine.abortRequest(["filler"]);
+      q.state.llm.engine.abortRequest(["filler-0", "filler-1"]);
       expect((await post(`${q.url}/v1/completions`, { prompt: "Hi", max_tokens: 1 })).status).toBe(200);
     } finally {
       await q.close();

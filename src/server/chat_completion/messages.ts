@@ -1,8 +1,9 @@
 /** Chat messages from a request → the model's chat template → prompt token ids (chat and /tokenize share it). */
-import { applyChatTemplate } from "../../tokenizer/chat_template";
 import type { ChatMessage } from "../../tokenizer/tokenizer";
 import type { ToolDefinition } from "../../tool_parsers/tool_choice";
 import { BadRequestError } from "../errors";
+import { checkJsonDepth } from "../json_depth";
+import { checkPromptChars } from "../request_limits";
 import type { ServerState } from "../state";
 import type { ChatMessageInput } from "./protocol";
 
@@ -18,17 +19,24 @@ export interface ChatPromptOptions {
   tools?: ToolDefinition[] | null;
 }
 
-/** Renders the conversation with the served chat template and tokenizes it. */
-export function chatPromptTokenIds(state: ServerState, o: ChatPromptOptions): number[] {
-  const prompt = applyChatTemplate(state.tokenizer, toChatMessages(o.messages), {
+/**
+ * Renders the conversation with the served chat template and tokenizes it, in the tokenizer pool. The
+ * message text is measured first: a conversation that could not fit the context is refused unrendered.
+ */
+export function chatPromptTokenIds(state: ServerState, o: ChatPromptOptions): Promise<number[]> {
+  const messages = toChatMessages(o.messages);
+  checkPromptChars(messages.reduce((sum, m) => sum + textLength(m), 0), state.maxModelLen, "messages", "the conversation");
+  // The template already placed BOS and friends; vLLM adds no more unless asked.
+  return state.tokenizers.applyChatTemplate(messages, {
     addGenerationPrompt: o.continue_final_message ? false : (o.add_generation_prompt ?? true),
     continueFinalMessage: o.continue_final_message ?? false,
-    chatTemplate: state.config.chatTemplate ?? undefined,
     chatTemplateKwargs: o.chat_template_kwargs ?? undefined,
     tools: o.tools ?? undefined,
-  });
-  // The template already placed BOS and friends; vLLM adds no more unless asked.
-  return state.tokenizer.encode(prompt, { addSpecialTokens: o.add_special_tokens ?? false });
+  }, o.add_special_tokens ?? false);
+}
+
+function textLength(m: ChatMessage): number {
+  return (typeof m.content === "string" ? m.content.length : 0) + (m.name?.length ?? 0);
 }
 
 function toChatMessages(messages: ChatMessageInput[]): ChatMessage[] {
@@ -51,6 +59,7 @@ function templateToolCall(c: MessageToolCall, param: string): Record<string, unk
   const raw = c.function.arguments;
   let args: unknown = raw ?? {};
   if (typeof raw === "string") {
+    checkJsonDepth(raw, `${param}.function.arguments`, `${param}.function.arguments`);
     try {
       args = raw.trim() === "" ? {} : JSON.parse(raw);
     } catch (e) {

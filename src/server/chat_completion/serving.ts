@@ -5,8 +5,8 @@ import { BadRequestError } from "../errors";
 import { type HttpContext, resolveRequestId } from "../http_context";
 import { chatLogprobs } from "../logprobs";
 import { collectOutputs, logReceived, promptLogprobsJson, usage } from "../output_utils";
-import { readJsonBody } from "../request_body";
 import { RequestScope } from "../request_scope";
+import { checkSequenceCount } from "../request_limits";
 import { parseBody, rejectUnsupported, toSamplingParams } from "../sampling";
 import type { ServerState } from "../state";
 import { sseResponse } from "../streams";
@@ -31,15 +31,15 @@ interface Prepared {
 
 /** Handles one chat completion request; returns the JSON body, or an SSE Response when streaming. */
 export async function createChatCompletion(state: ServerState, ctx: HttpContext): Promise<ChatCompletionResponse | Response> {
-  const body = await readJsonBody(ctx.request, state.config.maxBodyBytes);
-  const p = prepare(state, parseBody(chatCompletionRequestSchema, body));
-  const requestId = resolveRequestId(ctx, p.req.request_id);
-  state.checkAdmission();
+  const body = await state.readBody(ctx.request);
+  const req = parseBody(chatCompletionRequestSchema, body);
+  const requestId = resolveRequestId(ctx, req.request_id);
+  const p = await prepare(state, req);
+  state.checkAdmission(p.params.n);
   await prepareConstraint(state, [p.params], p.constraint);
-  state.checkAdmission();
-  const scope = new RequestScope(state, requestId, `chatcmpl-${requestId}`, ctx.request.signal);
+  const scope = new RequestScope(state, requestId, `chatcmpl-${requestId}`, ctx.request, p.params.n);
   logReceived(state, requestId, p.promptTokenIds, p.params);
-  const outputs = scope.generate({ promptTokenIds: p.promptTokenIds }, p.params);
+  const outputs = scope.generate({ promptTokenIds: p.promptTokenIds, cacheSalt: req.cache_salt ?? null }, p.params);
   const created = Math.floor(Date.now() / 1000);
   const head = <O extends string>(object: O) => ({ id: scope.responseId, object, created, model: p.model });
   if (p.req.stream) return sseResponse(streamChunks(state, p, head("chat.completion.chunk"), outputs), { onCancel: () => scope.abort(), onClose: () => scope.close() });
@@ -64,9 +64,10 @@ export async function createChatCompletion(state: ServerState, ctx: HttpContext)
   }
 }
 
-function prepare(state: ServerState, req: ChatCompletionRequest): Prepared {
+async function prepare(state: ServerState, req: ChatCompletionRequest): Promise<Prepared> {
   const model = state.resolveModel(req.model);
   rejectUnsupported(req);
+  checkSequenceCount(1, req.n ?? 1, state.maxSeqsPerRequest);
   if (req.top_logprobs !== null && req.top_logprobs !== undefined && !req.logprobs)
     throw new BadRequestError("when using `top_logprobs`, `logprobs` must be set to true", "top_logprobs");
   const topLogprobs = req.top_logprobs ?? 0;
@@ -74,7 +75,7 @@ function prepare(state: ServerState, req: ChatCompletionRequest): Prepared {
     throw new BadRequestError(`top_logprobs must be in [0, ${state.limits.maxLogprobs}] (--max-logprobs), got ${topLogprobs}`, "top_logprobs");
   const tools = resolveToolMode(state, req);
   const constraint = resolveConstraint(req, tools.schema);
-  const promptTokenIds = chatPromptTokenIds(state, { ...req, tools: tools.tools });
+  const promptTokenIds = await chatPromptTokenIds(state, { ...req, tools: tools.tools });
   if (promptTokenIds.length === 0) throw new BadRequestError("the chat template rendered an empty prompt", "messages");
   const params = toSamplingParams(state, req, {
     promptLen: promptTokenIds.length,

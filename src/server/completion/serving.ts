@@ -5,8 +5,8 @@ import { BadRequestError } from "../errors";
 import { type HttpContext, resolveRequestId } from "../http_context";
 import { type CompletionLogprobs, completionLogprobs } from "../logprobs";
 import { collectOutputs, logReceived, promptLogprobsJson, usage } from "../output_utils";
-import { readJsonBody } from "../request_body";
 import { RequestScope } from "../request_scope";
+import { checkPromptChars, checkSequenceCount } from "../request_limits";
 import { parseBody, rejectUnsupported, toSamplingParams } from "../sampling";
 import type { ServerState } from "../state";
 import { mergeStreams, sseResponse } from "../streams";
@@ -29,15 +29,17 @@ interface Prepared {
 
 /** Handles one completion request; returns the JSON body, or an SSE Response when streaming. */
 export async function createCompletion(state: ServerState, ctx: HttpContext): Promise<CompletionResponse | Response> {
-  const body = await readJsonBody(ctx.request, state.config.maxBodyBytes);
-  const p = prepare(state, parseBody(completionRequestSchema, body));
-  const requestId = resolveRequestId(ctx, p.req.request_id);
-  state.checkAdmission();
+  const body = await state.readBody(ctx.request);
+  const req = parseBody(completionRequestSchema, body);
+  const requestId = resolveRequestId(ctx, req.request_id);
+  const p = await prepare(state, req);
+  const numSeqs = p.prompts.length * p.n;
+  state.checkAdmission(numSeqs);
   await prepareConstraint(state, p.prompts.map((pr) => pr.params), p.constraint);
-  state.checkAdmission();
-  const scope = new RequestScope(state, requestId, `cmpl-${requestId}`, ctx.request.signal);
+  const scope = new RequestScope(state, requestId, `cmpl-${requestId}`, ctx.request, numSeqs);
   for (const pr of p.prompts) logReceived(state, requestId, pr.ids, pr.params);
-  const streams = p.prompts.map((pr) => scope.generate({ promptTokenIds: pr.ids }, pr.params));
+  const cacheSalt = req.cache_salt ?? null;
+  const streams = p.prompts.map((pr) => scope.generate({ promptTokenIds: pr.ids, cacheSalt }, pr.params));
   const meta = { id: scope.responseId, object: "text_completion" as const, created: Math.floor(Date.now() / 1000), model: p.model };
   if (p.req.stream) return sseResponse(streamChunks(state, p, meta, streams), { onCancel: () => scope.abort(), onClose: () => scope.close() });
   try {
@@ -50,16 +52,18 @@ export async function createCompletion(state: ServerState, ctx: HttpContext): Pr
   }
 }
 
-function prepare(state: ServerState, req: CompletionRequest): Prepared {
+async function prepare(state: ServerState, req: CompletionRequest): Promise<Prepared> {
   const model = state.resolveModel(req.model);
   rejectUnsupported(req);
   if (req.suffix !== null && req.suffix !== undefined) throw new BadRequestError("suffix is not supported", "suffix");
   const n = req.n ?? 1;
   if (req.best_of !== null && req.best_of !== undefined && req.best_of !== n)
     throw new BadRequestError("best_of is not supported; leave it unset or equal to n", "best_of");
+  // Fan-out is bounded before any prompt is tokenized.
+  checkSequenceCount(promptCount(req.prompt), n, state.maxSeqsPerRequest);
   const echoLogprobs = req.echo && req.logprobs !== null && req.logprobs !== undefined ? req.logprobs : null;
   const constraint = resolveConstraint(req);
-  const prompts = promptInputs(state, req).map(({ ids, text }) => ({
+  const prompts = (await promptInputs(state, req)).map(({ ids, text }) => ({
     ids, text,
     params: toSamplingParams(state, req, {
       promptLen: ids.length, maxTokens: req.max_tokens ?? null, defaultMaxTokens: 16,
@@ -70,23 +74,31 @@ function prepare(state: ServerState, req: CompletionRequest): Prepared {
   return { req, model, prompts, n, constraint };
 }
 
-/** Each prompt as token ids, plus the text echo shows for it. */
-function promptInputs(state: ServerState, req: CompletionRequest): { ids: number[]; text: string }[] {
+function promptCount(p: CompletionRequest["prompt"]): number {
+  return typeof p === "string" || (p.length > 0 && typeof p[0] === "number") ? 1 : p.length;
+}
+
+/** Each prompt as token ids (tokenized in the pool), plus the text echo shows for it. */
+async function promptInputs(state: ServerState, req: CompletionRequest): Promise<{ ids: number[]; text: string }[]> {
   const p = req.prompt;
   const addSpecialTokens = req.add_special_tokens ?? true;
-  const fromText = (text: string) => ({ ids: state.tokenizer.encode(text, { addSpecialTokens }), text });
-  const fromIds = (ids: number[], i: number) => {
+  const fromText = async (text: string) => {
+    checkPromptChars(text.length, state.maxModelLen, "prompt");
+    return { ids: await state.tokenizers.encode(text, addSpecialTokens), text };
+  };
+  const fromIds = async (ids: number[], i: number) => {
     const vocab = state.modelConfig.vocabSize;
     const bad = ids.find((id) => id < 0 || id >= vocab);
     if (bad !== undefined) throw new BadRequestError(`prompt ${i} holds token id ${bad}, outside the vocabulary [0, ${vocab})`, "prompt");
-    return { ids, text: state.tokenizer.decode(ids, { skipSpecialTokens: req.skip_special_tokens ?? true }) };
+    if (ids.length > state.maxModelLen) return { ids, text: "" }; // refused for its length once its params are built
+    return { ids, text: await state.tokenizers.decode(ids, req.skip_special_tokens ?? true) };
   };
   let out: { ids: number[]; text: string }[];
-  if (typeof p === "string") out = [fromText(p)];
+  if (typeof p === "string") out = [await fromText(p)];
   else if (p.length === 0) out = [];
-  else if (typeof p[0] === "string") out = (p as string[]).map(fromText);
-  else if (typeof p[0] === "number") out = [fromIds(p as number[], 0)];
-  else out = (p as number[][]).map(fromIds);
+  else if (typeof p[0] === "string") out = await Promise.all((p as string[]).map(fromText));
+  else if (typeof p[0] === "number") out = [await fromIds(p as number[], 0)];
+  else out = await Promise.all((p as number[][]).map(fromIds));
   if (out.length === 0) throw new BadRequestError("prompt must not be empty", "prompt");
   out.forEach((x, i) => { if (x.ids.length === 0) throw new BadRequestError(`prompt ${i} is empty`, "prompt"); });
   return out;
