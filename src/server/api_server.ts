@@ -10,7 +10,7 @@ import { chatRouter } from "./chat_completion/router";
 import { completionRouter } from "./completion/router";
 import { AuthenticationError, BadRequestError, errorResponse, NotFoundError, ServiceUnavailableError, toOpenAIError } from "./errors";
 import { healthRouter } from "./health/router";
-import { bindConnection, DEFAULT_REQUEST_BODY_TIMEOUT_S, DEFAULT_TIMEOUT_KEEP_ALIVE_S, defaultConcurrencyLimit, isHeld, PROBE_PATHS } from "./connection_limits";
+import { bindConnection, DEFAULT_TIMEOUT_KEEP_ALIVE_S, defaultConcurrencyLimit, isHeld, PROBE_PATHS } from "./connection_limits";
 import { isValidRequestId, REQUEST_ID_HEADER, REQUEST_ID_RULE } from "./http_context";
 import { modelsRouter } from "./models/router";
 import { openApiPaths } from "./openapi";
@@ -88,8 +88,6 @@ export interface RunningServer {
 export function startServer(state: ServerState, opts: ListenOptions): RunningServer {
   const app = buildApp(state);
   const keepAlive = state.config.timeoutKeepAlive ?? DEFAULT_TIMEOUT_KEEP_ALIVE_S;
-  // Bun's timer fires on a coarse tick; ours (request_body.ts) answers the 408 first.
-  const bodyTimer = Math.min(255, (state.config.requestBodyTimeout ?? DEFAULT_REQUEST_BODY_TIMEOUT_S) + 5);
   const limit = state.config.limitConcurrency === undefined ? defaultConcurrencyLimit() : state.config.limitConcurrency;
   const server = Bun.serve({
     hostname: opts.host,
@@ -101,8 +99,10 @@ export function startServer(state: ServerState, opts: ListenOptions): RunningSer
       let canonical: Request;
       try { canonical = canonicalRequest(request); } catch { return errorResponse(new BadRequestError("malformed request URL"), {}); }
       if (limit !== null && srv.pendingRequests > limit && !PROBE_PATHS.has(canonicalPath(canonical.url) ?? "")) return overLimit(srv, limit);
+      // While the app works on a request its connection may be silent (a body is bounded by its own deadline,
+      // in request_body.ts); after the answer it idles under the keep-alive timeout, unless a stream holds it.
       bindConnection(canonical, (seconds) => srv.timeout(request, seconds), keepAlive);
-      if (request.body !== null) srv.timeout(request, bodyTimer);
+      srv.timeout(request, 0);
       const response = await app.handle(canonical);
       if (!isHeld(canonical)) srv.timeout(request, keepAlive);
       const ip = srv.requestIP(request)?.address ?? "-";

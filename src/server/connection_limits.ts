@@ -1,9 +1,9 @@
 /**
  * Connection timeouts and the concurrency cap, as uvicorn has them. Bun's idle timer (--timeout-keep-alive)
- * closes quiet keep-alive connections, and it is not reset by a request body trickling in, so it also bounds
- * slow bodies; each request's timer is set to --request-body-timeout while its body is read, switched off
- * while a generation runs (a non-streamed answer or an SSE stream may stay silent for minutes), and set back
- * to the keep-alive timeout when the response ends. Headers get Bun's own fixed limit of about 10 s.
+ * closes quiet keep-alive connections. It is switched off while the app works on a request (a non-streamed
+ * generation sends nothing until it is done), stays off while a generation streams (an SSE stream may be
+ * silent for minutes), and is set back to the keep-alive timeout when the response ends. A request body
+ * has its own deadline, --request-body-timeout; headers get Bun's fixed limit of about 10 s.
  */
 import { readFileSync } from "node:fs";
 
