@@ -94,6 +94,20 @@ describe("deploy/k8s", () => {
     expect(hpa.spec.metrics[0].pods.metric.name).toBe(rule.name.as);
     for (const m of metricNames(rule.seriesQuery)) expect(METRICS.has(m)).toBe(true);
   });
+
+  test("the production-stack router finds the engine pods by label on the engine port", () => {
+    const docs = load("router/production-stack-router.yaml");
+    const router = docs.find((o) => o.kind === "Deployment")!.spec.template.spec.containers[0];
+    const arg = (name: string) => (router.args as string[]).find((a) => a.startsWith(`--${name}=`))?.split("=").slice(1).join("=");
+    expect(arg("service-discovery")).toBe("k8s");
+    expect(Number(arg("k8s-port"))).toBe(container.ports[0].containerPort);
+    const [key, value] = arg("k8s-label-selector")!.split("=");
+    expect(deployment.spec.template.metadata.labels[key]).toBe(value);
+    // It reads these from each engine's /metrics; the server exports them.
+    for (const m of ["vllm:num_requests_running", "vllm:num_requests_waiting"]) expect(METRICS.has(m)).toBe(true);
+    const role = docs.find((o) => o.kind === "Role")!;
+    expect(role.rules[0]).toEqual({ apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] });
+  });
 });
 
 describe("deploy/helm/vllm-bun", () => {
