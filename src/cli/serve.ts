@@ -1,11 +1,15 @@
 /** `vllm serve [MODEL]`: the OpenAI-compatible HTTP server, with vLLM's flags and defaults. */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { basename } from "node:path";
 import { ENGINE_FLAGS, type EngineArgs, engineArgsFrom } from "../config/engine_args";
 import { createEngine } from "../entrypoints/from_engine_args";
 import { startServer } from "../server/api_server";
 import { LOG_LEVELS, Logger, type LogLevel } from "../server/logger";
-import { DEFAULT_MAX_BODY_BYTES, type ServerConfig, ServerState } from "../server/state";
-import { applyChatTemplate } from "../tokenizer/chat_template";
+import { DEFAULT_REQUEST_BODY_TIMEOUT_S, DEFAULT_TIMEOUT_KEEP_ALIVE_S, MAX_TIMEOUT_S } from "../server/connection_limits";
+import { DEFAULT_MAX_SEQS_PER_REQUEST } from "../server/request_limits";
+import { DEFAULT_CHAT_TEMPLATE_RENDER_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, DEFAULT_TOKENIZER_POOL_SIZE, type ServerConfig, ServerState } from "../server/state";
+import { ModelLoadError } from "../model_loader/errors";
+import { readModelFile } from "../model_loader/model_file";
 import { DEFAULT_LIMITS } from "../engine/sampling_params";
 import { TOOL_PARSER_NAMES } from "../tool_parsers/registry";
 import { VERSION } from "../version";
@@ -18,7 +22,13 @@ const SERVE_FLAGS: FlagSpec[] = [
   { name: "api-key", type: "string", env: "VLLM_API_KEY", help: "require `Authorization: Bearer <key>` on every route except /health, /ping, /version, /metrics, /docs, /openapi.json" },
   { name: "served-model-name", type: "strings", help: "names clients use in `model` (one or more); default: the --model value" },
   { name: "dtype", type: "string", default: "auto", choices: ["auto", "half", "float16", "bfloat16", "float", "float32"], help: "compute dtype; each backend has one so far (cpu: float32, cuda: bfloat16) and the log says when the choice differs" },
-  { name: "max-num-queued-reqs", type: "int", help: "most requests waiting in the queue; past it new requests get a 503 (default: no cap)" },
+  { name: "max-num-queued-reqs", type: "int", help: "most sequences (prompts × n) waiting beyond the --max-num-seqs that run at once; past it new requests get a 503 (default: no cap)" },
+  { name: "max-seqs-per-request", type: "int", default: DEFAULT_MAX_SEQS_PER_REQUEST, help: "most sequences (prompts × n) one request may ask for; more is a 400" },
+  { name: "limit-concurrency", type: "int", help: "most HTTP requests in progress at once; past it a 503 (/health, /ping, /metrics, /version, /load exempt); default: 3/4 of the open-file limit" },
+  { name: "timeout-keep-alive", type: "int", default: DEFAULT_TIMEOUT_KEEP_ALIVE_S, env: "VLLM_HTTP_TIMEOUT_KEEP_ALIVE", help: "seconds an idle keep-alive connection stays open" },
+  { name: "request-body-timeout", type: "float", default: DEFAULT_REQUEST_BODY_TIMEOUT_S, help: "seconds a request body may take to arrive; past it a 408" },
+  { name: "tokenizer-pool-size", type: "int", default: DEFAULT_TOKENIZER_POOL_SIZE, help: "worker threads that tokenize and render chat templates off the server's thread; 0 does it on that thread (no template time limit)" },
+  { name: "chat-template-render-timeout", type: "float", default: DEFAULT_CHAT_TEMPLATE_RENDER_TIMEOUT_S, help: "seconds one chat template render may take; past it the render is stopped and the request gets a 400" },
   { name: "chat-template", type: "string", help: "chat template to use instead of the tokenizer's: a Jinja file, or the template itself" },
   { name: "enable-auto-tool-choice", type: "bool", default: false, help: "allow tool_choice \"auto\": the model decides whether to call tools, and --tool-call-parser reads the calls from its output" },
   { name: "tool-call-parser", type: "string", choices: TOOL_PARSER_NAMES, help: "how tool calls are read from the model's output under tool_choice \"auto\"" },
@@ -51,12 +61,14 @@ interface ServeArgs {
   dtype: string;
   config: Omit<ServerConfig, "servedModelNames" | "maxLogprobs">;
   servedModelNames: string[] | null;
+  /** The --chat-template file, for startup errors; null for inline text or none. */
+  chatTemplatePath: string | null;
 }
 
 /**
- * Starts the server. Startup (flags, weights, KV cache, listening socket) runs synchronously, so its
- * errors reach the caller, unless the model must first be downloaded from the hub; the returned promise
- * resolves to the exit code after a signal's graceful stop.
+ * Starts the server. Flags are checked synchronously, so their errors reach the caller; loading (after a hub
+ * download, if one is needed), the chat template check and the listening socket follow, and their errors are
+ * reported here. The returned promise resolves to the exit code after a signal's graceful stop.
  */
 export function runServe(argv: string[]): number | Promise<number> {
   const { values, positionals, help } = parseArgs(argv, SERVE_FLAGS);
@@ -68,19 +80,28 @@ export function runServe(argv: string[]): number | Promise<number> {
   const log = new Logger(serve.logLevel);
   return withResolvedModel("serve", values, (line) => log.info(line), (model) => {
     log.info(`vllm-bun ${VERSION}: loading ${model.servedName}${model.dir === model.servedName ? "" : ` from ${model.dir}`}`);
-    return startServe(serve, { ...args, model: model.dir }, model.servedName, log);
+    return startServe(serve, { ...args, model: model.dir }, model.servedName, log).catch(reportStartupError);
   });
 }
 
-function startServe(serve: ServeArgs, args: EngineArgs, servedName: string, log: Logger): Promise<number> {
+// Startup now awaits the template check, so its errors arrive as a rejection: reported as main() reports
+// thrown ones (the message alone; exit 2 for flag errors, 1 otherwise).
+function reportStartupError(e: unknown): number {
+  const msg = e instanceof Error ? e.message : String(e);
+  console.error(e instanceof ArgError ? `vllm serve: error: ${msg}` : `error: ${msg}`);
+  if (process.env.VLLM_DEBUG && e instanceof Error) console.error(e.stack);
+  return e instanceof ArgError ? 2 : 1;
+}
+
+async function startServe(serve: ServeArgs, args: EngineArgs, servedName: string, log: Logger): Promise<number> {
   const loaded = createEngine(args, (line) => log.info(line));
   // Each backend has one compute dtype so far (cpu: float32, cuda: bfloat16); say so when asked for another.
   const computes: string[] = { f32: ["float", "float32"], bf16: ["bfloat16"], f16: ["half", "float16"], i32: [] }[loaded.backend.activationDtype];
   if (serve.dtype !== "auto" && !computes.includes(serve.dtype))
     log.warning(`--dtype ${serve.dtype}: the ${loaded.backend.name} backend computes in ${computes[computes.length - 1]}; weights are converted as needed`);
   const config: ServerConfig = { ...serve.config, servedModelNames: serve.servedModelNames ?? [servedName], maxLogprobs: args.maxLogprobs };
-  if (config.chatTemplate !== null) checkChatTemplate(loaded.tokenizer, config.chatTemplate);
   const state = new ServerState(loaded, config, log);
+  await checkChatTemplate(state, serve.chatTemplatePath);
   const running = startServer(state, { host: serve.host, port: serve.port, logStats: serve.logStats });
   log.info(`vllm-bun serving ${state.modelName} on ${running.url} (API docs at ${running.url}/docs)`);
   return new Promise<number>((resolve) => {
@@ -105,6 +126,8 @@ function serveArgsFrom(v: Record<string, unknown>): ServeArgs {
   if (!(timeout >= 0)) throw new ArgError(`argument --shutdown-timeout: must be non-negative, got ${timeout}`);
   const apiKey = (v["api-key"] as string | undefined) ?? null;
   if (apiKey === "") throw new ArgError("argument --api-key: must not be empty");
+  const limits = limitFlags(v);
+  const template = loadChatTemplate((v["chat-template"] as string | undefined) ?? null);
   const names = (v["served-model-name"] as string[] | undefined) ?? null;
   const toolCallParser = (v["tool-call-parser"] as string | undefined) ?? null;
   const enableAutoToolChoice = v["enable-auto-tool-choice"] as boolean;
@@ -118,9 +141,11 @@ function serveArgsFrom(v: Record<string, unknown>): ServeArgs {
     shutdownTimeoutMs: timeout * 1000,
     dtype: v["dtype"] as string,
     servedModelNames: names,
+    chatTemplatePath: template?.path ?? null,
     config: {
       apiKey,
-      chatTemplate: loadChatTemplate((v["chat-template"] as string | undefined) ?? null),
+      chatTemplate: template?.text ?? null,
+      chatTemplateSource: template?.source ?? null,
       generationConfig: v["generation-config"] as "auto" | "vllm",
       maxNumQueuedReqs: queued,
       enableLogRequests: v["enable-log-requests"] as boolean,
@@ -129,23 +154,59 @@ function serveArgsFrom(v: Record<string, unknown>): ServeArgs {
       maxStopStrings: DEFAULT_LIMITS.maxStopStrings,
       enableAutoToolChoice,
       toolCallParser,
+      ...limits,
     },
   };
 }
 
-/** A file path is read; anything that looks like Jinja is the template itself. */
-function loadChatTemplate(value: string | null): string | null {
+type LimitFlags = Pick<ServerConfig, "maxSeqsPerRequest" | "limitConcurrency" | "timeoutKeepAlive" | "requestBodyTimeout" | "tokenizerPoolSize" | "chatTemplateRenderTimeout">;
+
+function limitFlags(v: Record<string, unknown>): LimitFlags {
+  const num = (name: string, ok: (x: number) => boolean, range: string): number => {
+    const x = v[name] as number;
+    if (!ok(x)) throw new ArgError(`argument --${name}: must be ${range}, got ${x}`);
+    return x;
+  };
+  const concurrency = v["limit-concurrency"] as number | undefined;
+  if (concurrency !== undefined && !(concurrency >= 1)) throw new ArgError(`argument --limit-concurrency: must be at least 1, got ${concurrency}`);
+  return {
+    maxSeqsPerRequest: num("max-seqs-per-request", (x) => x >= 1, "at least 1"),
+    ...(concurrency === undefined ? {} : { limitConcurrency: concurrency }),
+    timeoutKeepAlive: num("timeout-keep-alive", (x) => x >= 1 && x <= MAX_TIMEOUT_S, `in [1, ${MAX_TIMEOUT_S}]`),
+    requestBodyTimeout: num("request-body-timeout", (x) => x > 0, "positive"),
+    tokenizerPoolSize: num("tokenizer-pool-size", (x) => x >= 0 && x <= 64, "in [0, 64]"),
+    chatTemplateRenderTimeout: num("chat-template-render-timeout", (x) => x > 0, "positive"),
+  };
+}
+
+/** A file path is read (a regular file under the size cap); anything that looks like Jinja is the template itself. */
+function loadChatTemplate(value: string | null): { text: string; source: string; path: string | null } | null {
   if (value === null) return null;
-  if (existsSync(value)) return readFileSync(value, "utf8");
-  if (/\{\{|\{%/.test(value)) return value;
+  if (existsSync(value)) {
+    try {
+      return { text: readModelFile(value)!, source: basename(value), path: value };
+    } catch (e) {
+      if (e instanceof ModelLoadError) throw new ArgError(`argument --chat-template: ${e.message}`);
+      throw e;
+    }
+  }
+  if (/\{\{|\{%/.test(value)) return { text: value, source: "--chat-template", path: null };
   throw new ArgError(`argument --chat-template: '${value}' is neither a readable file nor a Jinja template`);
 }
 
-// A template that cannot render a one-message conversation fails here, not on the first request.
-function checkChatTemplate(tokenizer: Parameters<typeof applyChatTemplate>[0], template: string): void {
+/**
+ * A template that cannot render a one-message conversation, or takes longer than the render limit to,
+ * fails startup naming its file, not the first request. It runs in the tokenizer pool, under that limit.
+ */
+async function checkChatTemplate(state: ServerState, overridePath: string | null): Promise<void> {
+  const override = state.config.chatTemplate !== null;
+  if (!override && state.tokenizer.chatTemplate === null) return;
   try {
-    applyChatTemplate(tokenizer, [{ role: "user", content: "hello" }], { chatTemplate: template, addGenerationPrompt: true });
+    await state.tokenizers.applyChatTemplate([{ role: "user", content: "hello" }], { addGenerationPrompt: true }, false);
   } catch (e) {
-    throw new ArgError(`argument --chat-template: ${(e as Error).message}`);
+    state.tokenizers.close();
+    const why = `the chat template fails on a one-message conversation: ${(e as Error).message}`;
+    if (override) throw new ArgError(`argument --chat-template: ${overridePath === null ? "" : `${overridePath}: `}${why}`);
+    throw new Error(`${state.tokenizer.chatTemplatePath ?? state.tokenizer.source}: ${why}`);
   }
 }
