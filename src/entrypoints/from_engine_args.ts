@@ -18,6 +18,7 @@ import { loadModelConfig } from "../model_loader/hf_config";
 import type { ModelConfig } from "../model_loader/model_config";
 import { LlamaForCausalLM } from "../model/llama";
 import { kvCacheBlocks } from "../runner/kv_cache_sizing";
+import { withInjectedFault } from "./fault_injection";
 import { ModelRunner } from "../runner/model_runner";
 import { profileRun } from "../runner/profile_run";
 import { StructuredOutputManager } from "../structured_output/structured_output_manager";
@@ -64,7 +65,7 @@ export function createEngine(args: EngineArgs, log: (line: string) => void = () 
     maxNumBatchedTokens: cap.maxNumTokens, maxNumSeqs: cap.maxNumSeqs, maxNumLogitsRows: cap.maxNumLogitsRows,
     maxModelLen: config.maxModelLen, enableChunkedPrefill: s.enableChunkedPrefill,
   }, new KVCacheManager(kv.numBlocks, c.blockSize, c.enablePrefixCaching), structuredOutput);
-  const core = new EngineCore(scheduler, runner, structuredOutput);
+  const core = new EngineCore(scheduler, withInjectedFault(runner), structuredOutput);
   const engine = new LLMEngine(core, tokenizer, eos, {
     maxModelLen: config.maxModelLen, maxNumBatchedTokens: cap.maxNumTokens, enableChunkedPrefill: s.enableChunkedPrefill, kvCacheTokens: kv.numBlocks * c.blockSize,
   }, structuredOutput);

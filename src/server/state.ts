@@ -55,6 +55,8 @@ export interface ServerConfig {
   requestBodyTimeout?: number;
   /** --limit-concurrency: HTTP requests in progress at once (probes exempt); null = no cap. */
   limitConcurrency?: number | null;
+  /** VLLM_ENGINE_ITERATION_TIMEOUT_S in ms: with work pending and no progress this long, /health answers 503. */
+  engineIterationTimeoutMs?: number;
 }
 
 export const DEFAULT_TOKENIZER_POOL_SIZE = 2;
@@ -96,7 +98,7 @@ export class ServerState {
 
   constructor(loaded: LoadedEngine, readonly config: ServerConfig, readonly log: Logger) {
     if (config.servedModelNames.length === 0) throw new Error("at least one served model name is needed");
-    this.llm = new AsyncLLM(loaded.engine);
+    this.llm = new AsyncLLM(loaded.engine, config.engineIterationTimeoutMs);
     this.tokenizer = loaded.tokenizer;
     this.modelConfig = loaded.modelConfig;
     this.maxModelLen = loaded.maxModelLen;

@@ -5,10 +5,13 @@ import { errorResponse, ServiceUnavailableError } from "../errors";
 import type { ServerState } from "../state";
 
 export function healthRouter(state: ServerState) {
-  // 200 with an empty body while the engine can serve; 503 once a step has failed.
+  // 200 with an empty body while the engine can serve; 503 once a step has failed, or while it has work but
+  // makes no progress (stuck), so an orchestrator's probe can restart it.
   const health = () => state.llm.isDead
     ? errorResponse(new ServiceUnavailableError(`the engine is dead: ${state.llm.deadError!.message}`))
-    : new Response(null, { status: 200 });
+    : state.llm.isStuck
+      ? errorResponse(new ServiceUnavailableError(`the engine is stuck: work is pending and no step has made progress for ${state.llm.secondsWithoutProgress.toFixed(1)} s (VLLM_ENGINE_ITERATION_TIMEOUT_S)`))
+      : new Response(null, { status: 200 });
   return new Elysia()
     .get("/health", health, { detail: { tags: ["health"], summary: "200 while the engine is alive, 503 once it is dead" } })
     .get("/ping", health, { detail: { tags: ["health"], summary: "Same as /health" } })
