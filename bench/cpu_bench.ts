@@ -66,7 +66,7 @@ const dir = benchModel();
 const { engine, backend } = createEngine({
   model: dir, maxModelLen: 4096, maxNumSeqs: 8, maxNumBatchedTokens: Math.max(promptLen, 512), blockSize: 16,
   enablePrefixCaching: false, enableChunkedPrefill: true, kvCacheMemory: 512 * 1024 * 1024, cpuThreads: threads, seed: 0, maxLogprobs: 20,
-  device: "cpu", gpuMemoryUtilization: 0.9, numGpuBlocksOverride: null,
+  device: "cpu", gpuMemoryUtilization: 0.9, numGpuBlocksOverride: null, structuredOutputsMaxWhitespace: 4,
 });
 const sp = (maxTokens: number) => makeSamplingParams({ temperature: 0, maxTokens, ignoreEos: true });
 const prompt = (n: number, base: number) => Array.from({ length: n }, (_, i) => 1000 + ((i * 7919 + base) % 100000));

@@ -16,6 +16,7 @@ export interface EngineArgs {
   device: "auto" | "cpu" | "cuda"; // auto: CUDA when its runtime and a device are present, else the CPU
   gpuMemoryUtilization: number; // fraction of device memory for weights, activations and the KV cache
   numGpuBlocksOverride: number | null; // KV cache blocks to use instead of the measured or budgeted count
+  structuredOutputsMaxWhitespace: number | null; // whitespace characters between JSON elements under a JSON constraint; null: unbounded
 }
 
 export const ENGINE_FLAGS: FlagSpec[] = [
@@ -32,6 +33,7 @@ export const ENGINE_FLAGS: FlagSpec[] = [
   { name: "max-logprobs", type: "int", default: 20, help: "largest logprobs / prompt_logprobs a request may ask for" },
   { name: "device", type: "string", default: "auto", choices: ["auto", "cpu", "cuda"], help: "backend: auto picks CUDA when its runtime and a GPU are present, else the CPU (the log says why)" },
   { name: "gpu-memory-utilization", type: "float", default: 0.9, help: "fraction of GPU memory for the engine, in (0, 1]; the KV cache gets what weights and a profiling step leave of it (CUDA only)" },
+  { name: "structured-outputs-max-whitespace", type: "int", default: 4, help: "most whitespace characters between JSON elements in JSON-constrained output (-1: unbounded); without a bound weak models fill JSON with newlines" },
   { name: "num-gpu-blocks-override", type: "int", help: "use this many KV cache blocks whatever memory allows (testing preemption); default: sized from memory" },
 ];
 
@@ -52,6 +54,7 @@ export function engineArgsFrom(v: Record<string, unknown>): EngineArgs {
     device: v["device"] as EngineArgs["device"],
     gpuMemoryUtilization: v["gpu-memory-utilization"] as number,
     numGpuBlocksOverride: (v["num-gpu-blocks-override"] as number | undefined) ?? null,
+    structuredOutputsMaxWhitespace: (v["structured-outputs-max-whitespace"] as number) < 0 ? null : (v["structured-outputs-max-whitespace"] as number),
   };
   const positive = (flag: string, x: number | null, max = 2 ** 31 - 1) => {
     if (x !== null && !(Number.isSafeInteger(x) && x >= 1 && x <= max)) throw new ArgError(`argument --${flag}: must be an integer in [1, ${max}], got ${x}`);
@@ -63,6 +66,8 @@ export function engineArgsFrom(v: Record<string, unknown>): EngineArgs {
   positive("num-gpu-blocks-override", a.numGpuBlocksOverride);
   if (![1, 2, 4, 8, 16, 32, 64, 128].includes(a.blockSize)) throw new ArgError(`argument --block-size: must be a power of two up to 128, got ${a.blockSize}`);
   if (!(a.gpuMemoryUtilization > 0 && a.gpuMemoryUtilization <= 1)) throw new ArgError(`argument --gpu-memory-utilization: must be in (0, 1], got ${a.gpuMemoryUtilization}`);
+  if (a.structuredOutputsMaxWhitespace !== null && !(Number.isInteger(a.structuredOutputsMaxWhitespace) && a.structuredOutputsMaxWhitespace <= 1024))
+    throw new ArgError(`argument --structured-outputs-max-whitespace: must be an integer up to 1024 (or -1 for unbounded), got ${a.structuredOutputsMaxWhitespace}`);
   if (a.maxLogprobs < 0) throw new ArgError(`argument --max-logprobs: must be non-negative, got ${a.maxLogprobs}`);
   if (!a.enableChunkedPrefill && a.maxModelLen !== null && a.maxModelLen > a.maxNumBatchedTokens)
     throw new ArgError(`argument --max-num-batched-tokens: ${a.maxNumBatchedTokens} is smaller than --max-model-len ${a.maxModelLen}; enable chunked prefill or raise it`);

@@ -33,6 +33,7 @@ export interface VllmConfig {
   readonly cpuThreads: number | null;
   readonly seed: number;
   readonly maxLogprobs: number;
+  readonly structuredOutputsMaxWhitespace: number | null;
 }
 
 // Prompt-logprob scoring gets at least this many rows per step, so a 512-token prompt is scored in one step.
@@ -54,6 +55,7 @@ export function createVllmConfig(args: EngineArgs, modelDir: string, model: Mode
   };
   return deepFreeze({
     modelDir, model, maxModelLen, scheduler, cache, device: args.device, cpuThreads: args.cpuThreads, seed: args.seed, maxLogprobs: args.maxLogprobs,
+    structuredOutputsMaxWhitespace: args.structuredOutputsMaxWhitespace,
   });
 }
 

@@ -59,7 +59,7 @@ export function createEngine(args: EngineArgs, log: (line: string) => void = () 
   });
   const eos = generationConfig?.eosTokenIds.length ? generationConfig.eosTokenIds : modelConfig.eosTokenIds;
   // Structured outputs: nothing loads until the first constrained request.
-  const structuredOutput = new StructuredOutputManager({ modelDir, tokenizer, vocabSize: modelConfig.vocabSize, stopTokenIds: eos, maxNumSeqs: s.maxNumSeqs });
+  const structuredOutput = new StructuredOutputManager({ modelDir, tokenizer, vocabSize: modelConfig.vocabSize, stopTokenIds: eos, maxNumSeqs: s.maxNumSeqs, maxJsonWhitespace: config.structuredOutputsMaxWhitespace });
   const cap = runner.capacity;
   const scheduler = new Scheduler({
     maxNumBatchedTokens: cap.maxNumTokens, maxNumSeqs: cap.maxNumSeqs, maxNumLogitsRows: cap.maxNumLogitsRows,

@@ -5,19 +5,30 @@
 import type { StructuredOutputsParams } from "../engine/sampling_params";
 
 export type GrammarSpec =
-  | { kind: "json_schema"; schema: string; anyWhitespace: boolean }
-  | { kind: "json_object" }
+  | { kind: "json_schema"; schema: string; anyWhitespace: boolean; maxWhitespace: number | null }
+  | { kind: "json_object"; maxWhitespace: number | null }
   | { kind: "regex"; pattern: string }
   | { kind: "choice"; choices: string[] }
   | { kind: "ebnf"; grammar: string };
 
-/** The spec of validated structured-output params (exactly one constraint kind is set). */
-export function grammarSpecFromParams(p: StructuredOutputsParams): GrammarSpec {
+/**
+ * Whitespace characters allowed between JSON elements by default (--structured-outputs-max-whitespace).
+ * Unbounded, weak or random models fill JSON with newlines until max_tokens; a small cap keeps JSON output
+ * terminating while still allowing readable formatting.
+ */
+export const DEFAULT_MAX_JSON_WHITESPACE = 4;
+
+/**
+ * The spec of validated structured-output params (exactly one constraint kind is set). `maxWhitespace` caps
+ * each whitespace run of JSON output (null: unbounded); disable_any_whitespace makes JSON compact instead.
+ */
+export function grammarSpecFromParams(p: StructuredOutputsParams, maxWhitespace: number | null = DEFAULT_MAX_JSON_WHITESPACE): GrammarSpec {
   if (p.json !== undefined && p.json !== null) {
     const schema = normalizeSchema(typeof p.json === "string" ? p.json : JSON.stringify(p.json), p.disableAdditionalProperties === true);
-    return { kind: "json_schema", schema, anyWhitespace: !p.disableAnyWhitespace };
+    const anyWhitespace = !p.disableAnyWhitespace;
+    return { kind: "json_schema", schema, anyWhitespace, maxWhitespace: anyWhitespace ? maxWhitespace : null };
   }
-  if (p.jsonObject) return { kind: "json_object" };
+  if (p.jsonObject) return { kind: "json_object", maxWhitespace };
   if (typeof p.regex === "string") return { kind: "regex", pattern: p.regex };
   if (Array.isArray(p.choice)) return { kind: "choice", choices: p.choice };
   if (typeof p.grammar === "string") return { kind: "ebnf", grammar: p.grammar };

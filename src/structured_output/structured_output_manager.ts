@@ -11,7 +11,7 @@ import type { Tokenizer } from "../tokenizer/tokenizer";
 import { CompileGuard } from "./compile_guard";
 import { StructuredOutputError } from "./errors";
 import { GrammarCache } from "./grammar_cache";
-import { type GrammarSpec, grammarKey, grammarSpecFromParams } from "./grammar_spec";
+import { DEFAULT_MAX_JSON_WHITESPACE, type GrammarSpec, grammarKey, grammarSpecFromParams } from "./grammar_spec";
 import { RequestGrammar } from "./request_grammar";
 import { type TokenizerInfoSpec, tokenizerInfoSpecFromDir } from "./tokenizer_info";
 import { type CompiledGrammar, XgrammarCompiler } from "./xgrammar";
@@ -24,6 +24,8 @@ export interface StructuredOutputConfig {
   /** Tokens that end a request; the grammar allows them exactly where its output is complete. */
   stopTokenIds: readonly number[];
   maxNumSeqs: number;
+  /** Whitespace characters allowed between JSON elements (--structured-outputs-max-whitespace); null: unbounded. */
+  maxJsonWhitespace?: number | null;
   compileTimeoutMs?: number;
   cacheMaxEntries?: number;
   cacheMaxBytes?: number;
@@ -64,7 +66,7 @@ export class StructuredOutputManager implements GrammarVerifier {
    * constraint is invalid, unsupported or too slow to compile.
    */
   async prepare(params: StructuredOutputsParams): Promise<void> {
-    const spec = grammarSpecFromParams(params);
+    const spec = this.spec(params);
     const key = grammarKey(spec);
     const failed = this.failures.get(key);
     if (failed !== undefined) throw new StructuredOutputError(failed);
@@ -100,7 +102,7 @@ export class StructuredOutputManager implements GrammarVerifier {
 
   /** A new matcher for a request whose params were prepared; throws StructuredOutputError otherwise. */
   private createRequestGrammar(params: StructuredOutputsParams): RequestGrammar {
-    const key = grammarKey(grammarSpecFromParams(params));
+    const key = grammarKey(this.spec(params));
     const grammar = this.cache.get(key);
     if (grammar === undefined || this.compiler === null)
       throw new StructuredOutputError("the structured output grammar is not compiled: await prepareStructuredOutput(params) before addRequest");
@@ -114,7 +116,7 @@ export class StructuredOutputManager implements GrammarVerifier {
    * "prefix" (it can still be completed) or "rejected". For checking outputs, not for serving.
    */
   matchText(params: StructuredOutputsParams, text: string): "complete" | "prefix" | "rejected" {
-    const grammar = this.cache.get(grammarKey(grammarSpecFromParams(params)));
+    const grammar = this.cache.get(grammarKey(this.spec(params)));
     if (grammar === undefined || this.compiler === null) throw new StructuredOutputError("matchText: the grammar is not prepared");
     const m = this.compiler.createMatcher(grammar);
     try {
@@ -213,6 +215,10 @@ export class StructuredOutputManager implements GrammarVerifier {
   private rememberFailure(key: string, message: string): void {
     if (this.failures.size >= MAX_REMEMBERED_FAILURES) this.failures.delete(this.failures.keys().next().value!);
     this.failures.set(key, message);
+  }
+
+  private spec(params: StructuredOutputsParams): GrammarSpec {
+    return grammarSpecFromParams(params, this.config.maxJsonWhitespace === undefined ? DEFAULT_MAX_JSON_WHITESPACE : this.config.maxJsonWhitespace);
   }
 
   private bitmaskRow(i: number, words: number): Int32Array {

@@ -9,6 +9,7 @@
  */
 import * as xg from "@mlc-ai/web-xgrammar";
 import type { GrammarSpec } from "./grammar_spec";
+import { boundedJsonEbnf, boundedJsonSchemaEbnf } from "./json_whitespace";
 import type { TokenizerInfoSpec } from "./tokenizer_info";
 
 /** A compiled grammar; several matchers may share it, and disposing it leaves live matchers working. */
@@ -134,11 +135,14 @@ export class XgrammarCompiler {
     return new CompiledGrammar(compiled, estimatedBytes);
   }
 
-  private compileRaw(spec: GrammarSpec): Promise<xg.CompiledGrammar> {
+  private async compileRaw(spec: GrammarSpec): Promise<xg.CompiledGrammar> {
     const c = this.compiler;
     switch (spec.kind) {
-      case "json_schema": return c.compileJSONSchema(spec.schema, spec.anyWhitespace, -1, undefined, true);
-      case "json_object": return c.compileBuiltinJSONGrammar();
+      case "json_schema":
+        if (spec.anyWhitespace && spec.maxWhitespace !== null) return c.compileGrammar(await boundedJsonSchemaEbnf(spec.schema, spec.maxWhitespace), "root");
+        return c.compileJSONSchema(spec.schema, spec.anyWhitespace, -1, undefined, true);
+      case "json_object":
+        return spec.maxWhitespace === null ? c.compileBuiltinJSONGrammar() : c.compileGrammar(await boundedJsonEbnf(spec.maxWhitespace), "root");
       case "regex": return c.compileStructuralTag({ type: "structural_tag", format: { type: "regex", pattern: spec.pattern } });
       case "choice": return c.compileStructuralTag({
         type: "structural_tag", format: { type: "or", elements: spec.choices.map((value) => ({ type: "const_string" as const, value })) },

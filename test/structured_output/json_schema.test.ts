@@ -7,6 +7,7 @@ import Ajv2020 from "ajv/dist/2020";
 import type { TinyModelName } from "../support/tiny_models";
 import { closeEngines, constrained, engineFor, generate, stopped } from "./harness";
 import { SCHEMAS } from "./schemas";
+import { DEFAULT_MAX_JSON_WHITESPACE } from "../../src/structured_output/grammar_spec";
 
 afterAll(closeEngines);
 
@@ -48,18 +49,25 @@ describe.each(RUNS)("50 JSON schemas on %s", (model, seeds) => {
   });
 });
 
-// A random model fills any-whitespace JSON with whitespace runs and rarely finishes, so here the check is
-// that every output is either complete and valid or a prefix the grammar can still complete.
-test("any-whitespace JSON (the default): complete outputs validate, cut ones are prefixes", async () => {
-  const picks = SCHEMAS.filter((_, i) => i % 5 === 0);
+// Any-whitespace JSON (the default) allows at most DEFAULT_MAX_JSON_WHITESPACE whitespace characters between
+// elements; unbounded, a random model fills it with newlines until max_tokens. With the bound it terminates.
+test("any-whitespace JSON (the default) terminates as valid JSON well inside max_tokens, whitespace runs bounded", async () => {
+  // Formats are left out: xgrammar's date-time admits minute 60 (a known gap, not this test's subject).
+  const picks = SCHEMAS.filter((s, i) => i % 3 === 0 && !JSON.stringify(s.schema).includes('"format"'));
   for (const model of ["qwen3", "mistral"] as const) {
-    const params = picks.map((s, i) => constrained({ json: s.schema }, 77 + i, { maxTokens: 100 }));
+    const params = picks.flatMap((s, i) => [1, 2].map((seed) => constrained({ json: s.schema }, 77 + 10 * i + seed, { maxTokens: 200 })));
     const outs = await generate(engineFor(model), params);
     const manager = engineFor(model).engine.structuredOutputManager!;
     outs.forEach((o, i) => {
-      if (o.finishReason === "stop") expect(ajv.validate(picks[i].schema, JSON.parse(o.text))).toBe(true);
+      const schema = picks[Math.floor(i / 2)].schema;
+      const outsideStrings = o.text.replace(/"(\\.|[^"\\])*"/g, '""');
+      expect(outsideStrings).not.toMatch(new RegExp(`\\s{${DEFAULT_MAX_JSON_WHITESPACE + 1}}`));
+      if (o.finishReason === "stop") expect({ text: o.text, valid: ajv.validate(schema, JSON.parse(o.text)) || ajv.errorsText() }).toEqual({ text: o.text, valid: true });
       else expect(manager.matchText(params[i].structuredOutputs!, o.text)).toBe("prefix");
     });
+    const done = stopped(outs);
+    console.log(`any-whitespace JSON on ${model}: ${done.length}/${outs.length} finished, longest ${Math.max(...done.map((o) => o.tokenIds.length))} tokens`);
+    expect(done.length).toBeGreaterThanOrEqual(Math.ceil(0.9 * outs.length));
   }
 });
 
