@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { basename } from "node:path";
 import { ENGINE_FLAGS, type EngineArgs, engineArgsFrom } from "../config/engine_args";
 import { createEngine } from "../entrypoints/from_engine_args";
-import { startServer } from "../server/api_server";
+import { bindListener, startServer } from "../server/api_server";
 import { LOG_LEVELS, Logger, type LogLevel } from "../server/logger";
 import { DEFAULT_REQUEST_BODY_TIMEOUT_S, DEFAULT_TIMEOUT_KEEP_ALIVE_S, MAX_TIMEOUT_S } from "../server/connection_limits";
 import { DEFAULT_MAX_SEQS_PER_REQUEST } from "../server/request_limits";
@@ -13,6 +13,7 @@ import { readModelFile } from "../model_loader/model_file";
 import { DEFAULT_LIMITS } from "../engine/sampling_params";
 import { TOOL_PARSER_NAMES } from "../tool_parsers/registry";
 import { VERSION } from "../version";
+import { DEFAULT_ITERATION_TIMEOUT_MS } from "../engine/async_llm";
 import { ArgError, type FlagSpec, formatHelp, parseArgs } from "./arg_parser";
 import { HUB_FLAGS, withResolvedModel } from "./hub_flags";
 
@@ -94,17 +95,36 @@ function reportStartupError(e: unknown): number {
 }
 
 async function startServe(serve: ServeArgs, args: EngineArgs, servedName: string, log: Logger): Promise<number> {
+  // The port first: "address in use" must not wait for the weights, and probes get a 503 while loading.
+  const listener = bindListener({ host: serve.host, port: serve.port, keepAliveS: serve.config.timeoutKeepAlive ?? DEFAULT_TIMEOUT_KEEP_ALIVE_S, maxBodyBytes: serve.config.maxBodyBytes });
+  try {
+    return await serveOn(listener, serve, args, servedName, log);
+  } catch (e) {
+    listener.stop(true);
+    throw e;
+  }
+}
+
+async function serveOn(listener: ReturnType<typeof bindListener>, serve: ServeArgs, args: EngineArgs, servedName: string, log: Logger): Promise<number> {
   const loaded = createEngine(args, (line) => log.info(line));
   // Each backend has one compute dtype so far (cpu: float32, cuda: bfloat16); say so when asked for another.
   const computes: string[] = { f32: ["float", "float32"], bf16: ["bfloat16"], f16: ["half", "float16"], i32: [] }[loaded.backend.activationDtype];
   if (serve.dtype !== "auto" && !computes.includes(serve.dtype))
     log.warning(`--dtype ${serve.dtype}: the ${loaded.backend.name} backend computes in ${computes[computes.length - 1]}; weights are converted as needed`);
-  const config: ServerConfig = { ...serve.config, servedModelNames: serve.servedModelNames ?? [servedName], maxLogprobs: args.maxLogprobs };
+  const config: ServerConfig = {
+    ...serve.config, servedModelNames: serve.servedModelNames ?? [servedName], maxLogprobs: args.maxLogprobs, engineIterationTimeoutMs: iterationTimeoutMs(),
+  };
   const state = new ServerState(loaded, config, log);
   await checkChatTemplate(state, serve.chatTemplatePath);
-  const running = startServer(state, { host: serve.host, port: serve.port, logStats: serve.logStats });
+  const running = startServer(state, { host: serve.host, port: serve.port, logStats: serve.logStats }, listener);
   log.info(`vllm-bun serving ${state.modelName} on ${running.url} (API docs at ${running.url}/docs)`);
   return new Promise<number>((resolve) => {
+    // A dead engine serves nothing: the failed requests get their errors, then the process exits non-zero
+    // so an orchestrator restarts it.
+    state.llm.onDead((e) => {
+      log.error(`the engine died: ${e.message}; exiting after the in-flight responses are sent`);
+      running.shutdown(Math.min(serve.shutdownTimeoutMs, 5000)).finally(() => resolve(1));
+    });
     const stop = (signal: string) => {
       log.info(`${signal} received: no new requests; draining the ones in flight`);
       running.shutdown(serve.shutdownTimeoutMs).then(() => resolve(0), (e) => { log.error(String(e)); resolve(1); });
@@ -113,6 +133,15 @@ async function startServe(serve: ServeArgs, args: EngineArgs, servedName: string
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+}
+
+/** VLLM_ENGINE_ITERATION_TIMEOUT_S (vLLM's name, default 60): how long a busy engine may go without progress. */
+function iterationTimeoutMs(): number {
+  const raw = process.env.VLLM_ENGINE_ITERATION_TIMEOUT_S;
+  if (raw === undefined || raw === "") return DEFAULT_ITERATION_TIMEOUT_MS;
+  const s = Number(raw);
+  if (!(s > 0)) throw new ArgError(`VLLM_ENGINE_ITERATION_TIMEOUT_S must be a positive number of seconds, got '${raw}'`);
+  return s * 1000;
 }
 
 function serveArgsFrom(v: Record<string, unknown>): ServeArgs {

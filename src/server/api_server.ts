@@ -85,17 +85,12 @@ export interface RunningServer {
  * must arrive within --request-body-timeout, a generation's connection never times out while it runs (see
  * connection_limits.ts), and past --limit-concurrency requests in progress every request but a probe gets a 503.
  */
-export function startServer(state: ServerState, opts: ListenOptions): RunningServer {
+export function startServer(state: ServerState, opts: ListenOptions, bound: Server<undefined> | null = null): RunningServer {
   const app = buildApp(state);
   const keepAlive = state.config.timeoutKeepAlive ?? DEFAULT_TIMEOUT_KEEP_ALIVE_S;
   const limit = state.config.limitConcurrency === undefined ? defaultConcurrencyLimit() : state.config.limitConcurrency;
-  const server = Bun.serve({
-    hostname: opts.host,
-    port: opts.port,
-    idleTimeout: keepAlive,
-    // Ours answers a 400 first; Bun's own cap (a 413) only guards against bodies far past it.
-    maxRequestBodySize: Math.max(128 * 1024 * 1024, 2 * state.config.maxBodyBytes),
-    fetch: async (request, srv) => {
+  const handlers = {
+    fetch: async (request: Request, srv: Server<undefined>) => {
       let canonical: Request;
       try { canonical = canonicalRequest(request); } catch { return errorResponse(new BadRequestError("malformed request URL"), {}); }
       if (limit !== null && srv.pendingRequests > limit && !PROBE_PATHS.has(canonicalPath(canonical.url) ?? "")) return overLimit(srv, limit);
@@ -109,7 +104,9 @@ export function startServer(state: ServerState, opts: ListenOptions): RunningSer
       state.log.info(`${ip} "${request.method} ${pathOf(request.url)}" ${response.status}`, response.headers.get(REQUEST_ID_HEADER) ?? undefined);
       return response;
     },
-  });
+  };
+  const server = bound ?? bindListener({ host: opts.host, port: opts.port, keepAliveS: keepAlive, maxBodyBytes: state.config.maxBodyBytes });
+  server.reload(handlers);
   const stopStats = opts.logStats === false ? () => {} : startStatLogger(state);
   const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
   let stopping: Promise<void> | null = null;
@@ -118,6 +115,31 @@ export function startServer(state: ServerState, opts: ListenOptions): RunningSer
     url: `http://${host}:${server.port}`,
     shutdown: (timeoutMs) => (stopping ??= drainAndStop(state, server, timeoutMs, stopStats)),
   };
+}
+
+export interface BindOptions {
+  host: string;
+  port: number;
+  keepAliveS: number;
+  maxBodyBytes: number;
+}
+
+/**
+ * Binds the port before the model loads, so "address in use" fails at once and probes get an answer while
+ * loading: every request is a 503 until startServer() swaps in the app.
+ */
+export function bindListener(o: BindOptions): Server<undefined> {
+  try {
+    return Bun.serve({
+      hostname: o.host, port: o.port, idleTimeout: o.keepAliveS,
+      // Ours answers a 400 first; Bun's own cap (a 413) only guards against bodies far past it.
+      maxRequestBodySize: Math.max(128 * 1024 * 1024, 2 * o.maxBodyBytes),
+      fetch: () => errorResponse(new ServiceUnavailableError("the server is starting: the model is loading"), { "retry-after": "5" }),
+    });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new Error(`cannot listen on ${o.host}:${o.port} (--host/--port): ${code === "EADDRINUSE" ? "the address is already in use" : (e as Error).message}`);
+  }
 }
 
 // Idle keep-alive connections are shed too, so the descriptors they hold go to requests.

@@ -135,4 +135,25 @@ describe("vllm serve process", () => {
     expect(await exitCode(child.proc)).toBe(0);
     expect(performance.now() - started).toBeLessThan(5000);
   });
+
+  test("a dead engine: in-flight requests get their error, then the process exits 1 (engine_health.test.ts covers /health)", async () => {
+    const child = await spawnServer([], { VLLM_BUN_FAULT_AFTER_STEPS: "2" });
+    const res = await fetch(`${child.url}/v1/completions`, { method: "POST", body: JSON.stringify({ prompt: "Hi", max_tokens: 40, ignore_eos: true }) });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as any).error.message).toContain("injected fault");
+    expect(await exitCode(child.proc)).toBe(1);
+    expect(child.log() + (await new Response(child.proc.stderr).text())).toContain("the engine died");
+  });
+
+  test("the port is bound before the weights load: a port in use fails at once, naming it", async () => {
+    const busy = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("busy") });
+    try {
+      const r = runSync([dir, "--host", "127.0.0.1", "--port", String(busy.port), "--kv-cache-memory", "64MiB"]);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain(`cannot listen on 127.0.0.1:${busy.port}`);
+      expect(r.err + r.out).not.toContain("loaded MistralForCausalLM");
+    } finally {
+      busy.stop(true);
+    }
+  });
 });
