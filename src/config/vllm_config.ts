@@ -42,7 +42,7 @@ const MIN_PROMPT_LOGPROB_ROWS = 512;
 export function createVllmConfig(args: EngineArgs, modelDir: string, model: ModelConfig): VllmConfig {
   const maxModelLen = args.maxModelLen ?? model.maxPositionEmbeddings;
   if (maxModelLen > model.maxPositionEmbeddings)
-    throw new ArgError(`argument --max-model-len: ${maxModelLen} exceeds the model's max_position_embeddings (${model.maxPositionEmbeddings}) in ${modelDir}/config.json`);
+    throw new ArgError(`argument --max-model-len: ${maxModelLen} exceeds the model's max_position_embeddings (${model.maxPositionEmbeddings}) of ${modelDir}`);
   if (!args.enableChunkedPrefill && maxModelLen > args.maxNumBatchedTokens)
     throw new ArgError(`argument --max-num-batched-tokens: ${args.maxNumBatchedTokens} is smaller than the context length ${maxModelLen}; enable chunked prefill or raise it`);
   const scheduler: SchedulerLimits = {

@@ -26,7 +26,7 @@ export interface SamplingParams {
   promptLogprobs: number | null;
   logitBias: Map<number, number> | null;
   skipSpecialTokens: boolean;
-  // --- structured outputs (issue 6) ---
+  // --- structured outputs ---
   structuredOutputs: StructuredOutputsParams | null;
 }
 
@@ -96,7 +96,7 @@ export function makeSamplingParams(p: Partial<SamplingParams>, limits: SamplingL
   return s;
 }
 
-// --- structured outputs (issue 6) ---
+// --- structured outputs ---
 function checkStructuredOutputs(so: StructuredOutputsParams): void {
   const bad = (why: string) => { throw new SamplingParamsError("structured_outputs", `structured_outputs ${why}`); };
   if (typeof so !== "object" || so === null || Array.isArray(so)) bad("must be an object");

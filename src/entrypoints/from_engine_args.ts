@@ -14,6 +14,7 @@ import { LLMEngine } from "../engine/llm_engine";
 import { Scheduler } from "../engine/scheduler";
 import { openCheckpoint } from "../model_loader/checkpoint";
 import { type GenerationConfig, loadGenerationConfig } from "../model_loader/generation_config";
+import { isGgufPath, loadGgufModel } from "../model_loader/gguf_model";
 import { loadModelConfig } from "../model_loader/hf_config";
 import type { ModelConfig } from "../model_loader/model_config";
 import { LlamaForCausalLM } from "../model/llama";
@@ -39,15 +40,17 @@ export interface LoadedEngine {
 export function createEngine(args: EngineArgs, log: (line: string) => void = () => {}): LoadedEngine {
   const modelDir = args.model === "demo" ? ensureDemoModel() : args.model;
   const t0 = performance.now();
-  const modelConfig = loadModelConfig(modelDir);
+  // Two model sources: a Hugging Face directory, or one GGUF file (config, tokenizer and tensors inside).
+  const gguf = isGgufPath(modelDir) ? loadGgufModel(modelDir) : null;
+  const modelConfig = gguf?.modelConfig ?? loadModelConfig(modelDir);
   const config = createVllmConfig(args, modelDir, modelConfig);
-  const generationConfig = loadGenerationConfig(modelDir);
-  const tokenizer = Tokenizer.fromDir(modelDir);
+  const generationConfig = gguf ? gguf.generationConfig : loadGenerationConfig(modelDir);
+  const tokenizer = gguf?.tokenizer ?? Tokenizer.fromDir(modelDir);
   const { backend, reason } = createBackend(config.device, { cpuThreads: config.cpuThreads });
   log(`backend: ${backend.description} (${reason})`);
 
   const s = config.scheduler, c = config.cache;
-  const model = new LlamaForCausalLM(modelConfig, backend, openCheckpoint(modelDir), s.maxNumBatchedTokens, s.maxNumLogitsRows);
+  const model = new LlamaForCausalLM(modelConfig, backend, gguf?.checkpoint ?? openCheckpoint(modelDir), s.maxNumBatchedTokens, s.maxNumLogitsRows);
   log(`loaded ${modelConfig.architecture} from ${modelDir} in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
   const kv = kvCacheBlocks({ ...c, maxModelLen: config.maxModelLen, maxNumSeqs: s.maxNumSeqs, kvCacheMemoryBytes: c.kvCacheMemoryBytes }, modelConfig, backend,
     () => profileRun(model, backend, s.maxNumBatchedTokens, s.maxNumSeqs, c.blockSize));
@@ -59,7 +62,7 @@ export function createEngine(args: EngineArgs, log: (line: string) => void = () 
   });
   const eos = generationConfig?.eosTokenIds.length ? generationConfig.eosTokenIds : modelConfig.eosTokenIds;
   // Structured outputs: nothing loads until the first constrained request.
-  const structuredOutput = new StructuredOutputManager({ modelDir, tokenizer, vocabSize: modelConfig.vocabSize, stopTokenIds: eos, maxNumSeqs: s.maxNumSeqs, maxJsonWhitespace: config.structuredOutputsMaxWhitespace });
+  const structuredOutput = new StructuredOutputManager({ modelDir, tokenizerJson: gguf?.tokenizerJson, tokenizer, vocabSize: modelConfig.vocabSize, stopTokenIds: eos, maxNumSeqs: s.maxNumSeqs, maxJsonWhitespace: config.structuredOutputsMaxWhitespace });
   const cap = runner.capacity;
   const scheduler = new Scheduler({
     maxNumBatchedTokens: cap.maxNumTokens, maxNumSeqs: cap.maxNumSeqs, maxNumLogitsRows: cap.maxNumLogitsRows,

@@ -41,6 +41,7 @@ export function isRepoId(s: string): boolean {
 export function findModelLocally(model: string, settings: HubSettings): ResolvedModel | null {
   if (model === BUILTIN_DEMO) return { dir: model, servedName: model, source: "builtin" };
   if (existsSync(model) && statSync(model).isDirectory()) return { dir: model, servedName: model, source: "local" };
+  if (model.toLowerCase().endsWith(".gguf") && existsSync(model) && statSync(model).isFile()) return { dir: model, servedName: model, source: "local" };
   if (!isRepoId(model)) throw new Error(`--model ${model}: no such model directory, and not a Hugging Face repo id (ORG/NAME)`);
   const cache = new HubCache(settings.cacheDir, model);
   const commit = cache.commitFor(settings.revision);

@@ -13,11 +13,13 @@ import { StructuredOutputError } from "./errors";
 import { GrammarCache } from "./grammar_cache";
 import { DEFAULT_MAX_JSON_WHITESPACE, type GrammarSpec, grammarKey, grammarSpecFromParams } from "./grammar_spec";
 import { RequestGrammar } from "./request_grammar";
-import { type TokenizerInfoSpec, tokenizerInfoSpecFromDir } from "./tokenizer_info";
+import { type TokenizerInfoSpec, tokenizerInfoSpec, tokenizerInfoSpecFromDir } from "./tokenizer_info";
 import { type CompiledGrammar, XgrammarCompiler } from "./xgrammar";
 
 export interface StructuredOutputConfig {
   modelDir: string;
+  /** The tokenizer.json contents when the model has no such file (GGUF); else it is read from modelDir. */
+  tokenizerJson?: Record<string, unknown>;
   tokenizer: Tokenizer;
   /** The logits width (config.json's vocab_size). */
   vocabSize: number;
@@ -197,7 +199,9 @@ export class StructuredOutputManager implements GrammarVerifier {
 
   private getTokenizerInfo(): TokenizerInfoSpec {
     const c = this.config;
-    this.tokenizerInfo ??= tokenizerInfoSpecFromDir(c.modelDir, c.tokenizer, c.vocabSize, c.stopTokenIds);
+    this.tokenizerInfo ??= c.tokenizerJson
+      ? tokenizerInfoSpec(c.tokenizerJson as Parameters<typeof tokenizerInfoSpec>[0], c.tokenizer, c.vocabSize, c.stopTokenIds)
+      : tokenizerInfoSpecFromDir(c.modelDir, c.tokenizer, c.vocabSize, c.stopTokenIds);
     return this.tokenizerInfo;
   }
 

@@ -21,7 +21,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import type { Llama } from "node-llama-cpp";
 import { makeSamplingParams } from "../../src/engine/sampling_params";
 import { testEngineArgs } from "../support/engine_args";
-import { createGgufEngine } from "../support/gguf_engine";
+import { createEngine } from "../../src/entrypoints/from_engine_args";
 import { ggufTestModel, type GgufTestModel, type GgufTestType } from "../support/gguf_models";
 import { loadPeer, peerGreedy, peerMargin, peerTokenize, withPeerModel } from "../support/gguf_peer";
 
@@ -50,13 +50,14 @@ describe.skipIf(llama === null)("GGUF parity with llama.cpp", () => {
     const what = type === "F16" ? "tokenization and greedy tokens equal" : "greedy tokens equal";
     test(`${name} ${type}: ${what} llama.cpp's at every clear step`, async () => {
       const path = ggufTestModel(name, type);
-      const { engine, gguf } = createGgufEngine(testEngineArgs(path, ENGINE));
-      const prompt = gguf.tokenizer.encode(PROMPT);
+      // The real composition root: a .gguf path is the GGUF model source.
+      const { engine, tokenizer } = createEngine(testEngineArgs(path, ENGINE));
+      const prompt = tokenizer.encode(PROMPT);
       const params = makeSamplingParams({ temperature: 0, maxTokens: STEPS, ignoreEos: true, logprobs: 5 });
       const out = engine.generate([{ promptTokenIds: prompt }], params)[0].outputs[0];
       const ourMargins = out.logprobs!.map((l) => l.top[0][1] - l.top[1][1]);
       await withPeerModel(peer, path, async (model) => {
-        if (type === "F16") for (const s of STRINGS) expect(gguf.tokenizer.encode(s, { addSpecialTokens: false })).toEqual(peerTokenize(model, s));
+        if (type === "F16") for (const s of STRINGS) expect(tokenizer.encode(s, { addSpecialTokens: false })).toEqual(peerTokenize(model, s));
         const theirs = await peerGreedy(model, prompt, STEPS);
         const diverged = out.tokenIds.findIndex((t, i) => t !== theirs[i].token);
         const agreed = diverged < 0 ? STEPS : diverged;
