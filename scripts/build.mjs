@@ -36,9 +36,9 @@ writeFileSync(join(genDir, "entry.ts"), lines.join("\n"));
 
 mkdirSync(join(root, "dist"), { recursive: true });
 const t0 = Date.now();
-// The grammar compile worker is a second entry point: workers load it from the embedded filesystem.
-const worker = join(root, "src", "structured_output", "compile_worker.ts");
-execFileSync(bun, ["build", "--compile", "--minify-syntax", join(genDir, "entry.ts"), worker, "--outfile", join(root, "dist", "vllm")], {
+// Worker entry points (the grammar compile worker, the tokenizer pool) load from the embedded filesystem.
+const workers = [join(root, "src", "structured_output", "compile_worker.ts"), join(root, "src", "tokenizer", "tokenizer_worker.ts")];
+execFileSync(bun, ["build", "--compile", "--minify-syntax", join(genDir, "entry.ts"), ...workers, "--outfile", join(root, "dist", "vllm")], {
   stdio: ["ignore", "ignore", "inherit"],
   cwd: root,
 });
