@@ -24,6 +24,8 @@ export interface AdmissionLimits {
   enableChunkedPrefill: boolean;
   /** Tokens the whole KV pool holds. */
   kvCacheTokens: number;
+  /** The embedding table's rows: every prompt id must be below it. */
+  vocabSize: number;
 }
 
 interface ParentRequest {
@@ -74,7 +76,7 @@ export class LLMEngine {
   /** Queues a prompt; n > 1 fans out into n sequences. Throws SamplingParamsError for what can never be served. */
   addRequest(requestId: string, input: EngineInput, params: SamplingParams): void {
     if (this.parents.has(requestId)) throw new Error(`request id ${requestId} is already in use`);
-    this.checkAdmission(input.promptTokenIds.length, params);
+    this.checkAdmission(input.promptTokenIds, params);
     const parent: ParentRequest = { requestId, childIds: [], numFinished: 0, first: null };
     const arrivalTime = performance.now() / 1000;
     try {
@@ -139,8 +141,10 @@ export class LLMEngine {
     return ids.map((id) => final.get(id)!);
   }
 
-  private checkAdmission(promptLen: number, params: SamplingParams): void {
-    const l = this.limits;
+  private checkAdmission(prompt: readonly number[], params: SamplingParams): void {
+    const l = this.limits, promptLen = prompt.length;
+    for (const id of prompt)
+      if (!(Number.isInteger(id) && id >= 0 && id < l.vocabSize)) throw new SamplingParamsError("prompt", `token id ${id} is out of range for the model's vocabulary of ${l.vocabSize}`);
     if (promptLen === 0) throw new SamplingParamsError("prompt", "the prompt is empty");
     if (promptLen > l.maxModelLen)
       throw new SamplingParamsError("prompt", `the prompt has ${promptLen} tokens, longer than the maximum model length of ${l.maxModelLen} (--max-model-len)`);

@@ -46,6 +46,9 @@ export function createEngine(args: EngineArgs, log: (line: string) => void = () 
   const config = createVllmConfig(args, modelDir, modelConfig);
   const generationConfig = gguf ? gguf.generationConfig : loadGenerationConfig(modelDir);
   const tokenizer = gguf?.tokenizer ?? Tokenizer.fromDir(modelDir);
+  // A tokenizer with ids past the embedding table would index outside it: refuse the pair, as vLLM does.
+  if (tokenizer.vocabSize > modelConfig.vocabSize)
+    throw new Error(`${modelDir}: the tokenizer has ${tokenizer.vocabSize} tokens, more than config.json's vocab_size ${modelConfig.vocabSize}; the model cannot embed ids past ${modelConfig.vocabSize - 1}`);
   const { backend, reason } = createBackend(config.device, { cpuThreads: config.cpuThreads });
   log(`backend: ${backend.description} (${reason})`);
 
@@ -71,6 +74,7 @@ export function createEngine(args: EngineArgs, log: (line: string) => void = () 
   const core = new EngineCore(scheduler, withInjectedFault(runner), structuredOutput);
   const engine = new LLMEngine(core, tokenizer, eos, {
     maxModelLen: config.maxModelLen, maxNumBatchedTokens: cap.maxNumTokens, enableChunkedPrefill: s.enableChunkedPrefill, kvCacheTokens: kv.numBlocks * c.blockSize,
+    vocabSize: modelConfig.vocabSize,
   }, structuredOutput);
   return { engine, config, modelDir, modelConfig, generationConfig, tokenizer, backend, maxModelLen: config.maxModelLen, numBlocks: kv.numBlocks };
 }
