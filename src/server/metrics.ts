@@ -33,13 +33,15 @@ export class ServerMetrics {
   private readonly promptTokens: Histogram<"model_name">;
   private readonly generationTokens: Histogram<"model_name">;
 
-  private readonly gauges: Record<"running" | "waiting" | "kvUsage", Gauge<"model_name">>;
-  private readonly counters: Record<"prompt" | "generation" | "preemptions" | "prefixQueries" | "prefixHits", Counter<"model_name">>;
+  private readonly gauges: Record<"running" | "waiting" | "kvUsage" | "gpuCacheUsage", Gauge<"model_name">>;
+  private readonly counters: Record<"prompt" | "generation" | "preemptions" | "prefixQueries" | "prefixHits" | "gpuPrefixQueries" | "gpuPrefixHits", Counter<"model_name">>;
   private last = { preemptions: 0, prefixQueries: 0, prefixHits: 0 };
 
-  constructor(engine: LLMEngine, modelName: string, maxModelLen: number) {
+  constructor(engine: LLMEngine, modelName: string, maxModelLen: number, cache: { blockSize: number; numBlocks: number }) {
     this.labels = { model_name: modelName };
     const registers = [this.registry];
+    new Gauge({ name: "vllm:cache_config_info", help: "Information of the LLMEngine CacheConfig.", labelNames: ["model_name", "block_size", "num_gpu_blocks"], registers })
+      .set({ model_name: modelName, block_size: String(cache.blockSize), num_gpu_blocks: String(cache.numBlocks) }, 1);
     const labelNames = ["model_name"] as const;
     const gauge = (name: string, help: string) => {
       const g = new Gauge({ name, help, labelNames, registers });
@@ -50,6 +52,8 @@ export class ServerMetrics {
       running: gauge("vllm:num_requests_running", "Number of requests in model execution batches."),
       waiting: gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed."),
       kvUsage: gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage."),
+      // The names vLLM used before its rename; routers (production-stack, older llm-d) still scrape them.
+      gpuCacheUsage: gauge("vllm:gpu_cache_usage_perc", "GPU KV-cache usage. 1 means 100 percent usage (older name of vllm:kv_cache_usage_perc)."),
     };
     const counter = (name: string, help: string) => {
       const c = new Counter({ name, help, labelNames, registers });
@@ -62,6 +66,8 @@ export class ServerMetrics {
       preemptions: counter("vllm:num_preemptions_total", "Cumulative number of preemptions from the engine."),
       prefixQueries: counter("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens."),
       prefixHits: counter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens."),
+      gpuPrefixQueries: counter("vllm:gpu_prefix_cache_queries_total", "Older name of vllm:prefix_cache_queries_total."),
+      gpuPrefixHits: counter("vllm:gpu_prefix_cache_hits_total", "Older name of vllm:prefix_cache_hits_total."),
     };
     this.finished = new Counter({ name: "vllm:request_success_total", help: "Count of successfully processed requests.", labelNames: ["model_name", "finished_reason"], registers });
     for (const reason of ["stop", "length", "abort"]) this.finished.inc({ model_name: modelName, finished_reason: reason }, 0);
@@ -85,12 +91,16 @@ export class ServerMetrics {
     this.gauges.running.set(l, s.numRunningReqs);
     this.gauges.waiting.set(l, s.numWaitingReqs);
     this.gauges.kvUsage.set(l, s.kvCacheUsage);
+    this.gauges.gpuCacheUsage.set(l, s.kvCacheUsage);
     c.prompt.inc(l, it.numPromptTokens);
     c.generation.inc(l, it.numGenerationTokens);
     // The scheduler's counts are cumulative; the counters take what accrued since the previous record.
     c.preemptions.inc(l, Math.max(0, s.numPreemptions - this.last.preemptions));
-    c.prefixQueries.inc(l, Math.max(0, s.prefixCacheQueries - this.last.prefixQueries));
-    c.prefixHits.inc(l, Math.max(0, s.prefixCacheHits - this.last.prefixHits));
+    const queries = Math.max(0, s.prefixCacheQueries - this.last.prefixQueries), hits = Math.max(0, s.prefixCacheHits - this.last.prefixHits);
+    c.prefixQueries.inc(l, queries);
+    c.prefixHits.inc(l, hits);
+    c.gpuPrefixQueries.inc(l, queries);
+    c.gpuPrefixHits.inc(l, hits);
     this.last = { preemptions: s.numPreemptions, prefixQueries: s.prefixCacheQueries, prefixHits: s.prefixCacheHits };
     for (const f of it.finished) this.onRequestFinished(f);
   }

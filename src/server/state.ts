@@ -103,7 +103,7 @@ export class ServerState {
     this.modelConfig = loaded.modelConfig;
     this.maxModelLen = loaded.maxModelLen;
     this.modelPath = loaded.modelDir;
-    this.metrics = new ServerMetrics(loaded.engine, config.servedModelNames[0], loaded.maxModelLen);
+    this.metrics = new ServerMetrics(loaded.engine, config.servedModelNames[0], loaded.maxModelLen, { blockSize: loaded.config.cache.blockSize, numBlocks: loaded.numBlocks });
     this.auth = config.apiKey === null ? null : new ApiKeyChecker(config.apiKey);
     this.limits = {
       maxLogprobs: config.maxLogprobs, maxN: config.maxN, maxStopStrings: config.maxStopStrings, vocabSize: loaded.modelConfig.vocabSize,

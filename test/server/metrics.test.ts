@@ -6,8 +6,10 @@ const s = startTestServer();
 afterAll(() => s.close());
 const labels = { model_name: MODEL_NAME };
 
-const GAUGES = ["vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc"];
-const COUNTERS = ["vllm:prompt_tokens_total", "vllm:generation_tokens_total", "vllm:num_preemptions_total", "vllm:prefix_cache_queries_total", "vllm:prefix_cache_hits_total"];
+// With the names vLLM used before its rename, which routers in front of vLLM still scrape.
+const GAUGES = ["vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"];
+const COUNTERS = ["vllm:prompt_tokens_total", "vllm:generation_tokens_total", "vllm:num_preemptions_total", "vllm:prefix_cache_queries_total", "vllm:prefix_cache_hits_total",
+  "vllm:gpu_prefix_cache_queries_total", "vllm:gpu_prefix_cache_hits_total"];
 const HISTOGRAMS = [
   "vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds", "vllm:e2e_request_latency_seconds",
   "vllm:request_queue_time_seconds", "vllm:request_prompt_tokens", "vllm:request_generation_tokens",
@@ -22,6 +24,8 @@ describe("metrics", () => {
     for (const name of [...COUNTERS, "vllm:request_success_total"]) expect(text).toContain(`# TYPE ${name} counter`);
     for (const name of HISTOGRAMS) expect(text).toContain(`# TYPE ${name} histogram`);
     for (const name of [...GAUGES, ...COUNTERS]) expect(metricValue(text, name, labels)).toBe(0);
+    const n = s.state.llm.engine.engineCore.scheduler.kv.pool.numBlocks;
+    expect(metricValue(text, "vllm:cache_config_info", { ...labels, block_size: "16", num_gpu_blocks: String(n) })).toBe(1);
   });
 
   test("counters and histograms follow finished requests", async () => {
