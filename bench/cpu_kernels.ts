@@ -48,7 +48,7 @@ function report(name: string, seconds: number, bytes: number, flops: number) {
   const src = buffer(rows * hidden * 4), dst = buffer(rows * hidden * 4);
   const ids = new Int32Array(rows).map((_, i) => i), top = new Float32Array(rows);
   report("read 256MiB (top-1 scan)", time(() => K.topk(ptr(ids), ptr(top), src, rows, hidden, 1)), rows * hidden * 4, 0);
-  const s = time(() => K.embedding(dst, src, VK_F32, ptr(ids), rows, hidden));
+  const s = time(() => K.embedding(dst, src, VK_F32, rows, ptr(ids), rows, hidden));
   report("copy 256MiB (read+write)", s, 2 * rows * hidden * 4, 0);
   K.free(src);
   K.free(dst);

@@ -58,7 +58,8 @@ async function main() {
     throw new Error(`cuda: ${join(cudaHome, "include", "cublasLt.h")} is missing: install cuBLAS (the CPU build is unaffected)`);
 
   const sources = readdirSync(SRC_DIR).filter((f) => f.endsWith(".cu")).sort().map((f) => join(SRC_DIR, f));
-  const inputs = [...readdirSync(SRC_DIR).map((f) => join(SRC_DIR, f)), join(INCLUDE_DIR, "vllm_kernels.h"), fileURLToPath(import.meta.url)];
+  const inputs = [...readdirSync(SRC_DIR).map((f) => join(SRC_DIR, f)), ...readdirSync(INCLUDE_DIR).map((f) => join(INCLUDE_DIR, f)),
+    fileURLToPath(import.meta.url)];
   const newest = Math.max(...inputs.map((f) => statSync(f).mtimeMs));
   if (!process.argv.includes("--force") && existsSync(OUT) && statSync(OUT).mtimeMs > newest) {
     console.log(`cuda: ${relative(ROOT, OUT)} up to date`);

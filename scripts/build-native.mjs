@@ -139,7 +139,10 @@ async function main() {
   const results = await buildAll(variants, sources, force, inputsTime);
   for (const r of results) console.log(`native: ${relative(ROOT, join(OUT_DIR, r.file))} ${r.status}`);
   const manifest = { variants: results.map((r) => ({ name: r.name, file: r.file, flags: r.flags })) };
-  writeFileSync(join(OUT_DIR, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  // Renamed into place like the libraries: tests read the manifest while another build may be writing it.
+  const manifestPath = join(OUT_DIR, "manifest.json"), manifestTmp = `${manifestPath}.tmp-${process.pid}`;
+  writeFileSync(manifestTmp, JSON.stringify(manifest, null, 2) + "\n");
+  renameSync(manifestTmp, manifestPath);
 }
 
 main().catch((e) => {

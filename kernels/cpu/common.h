@@ -4,10 +4,11 @@
 #include <stdint.h>
 #include <string.h>
 
-/* The build hides every symbol (-fvisibility=hidden); only the ABI in the header is exported, so
+/* The build hides every symbol (-fvisibility=hidden); only the ABI in the headers is exported, so
  * several variants loaded into one process never bind to each other's internals. */
 #pragma GCC visibility push(default)
-#include "vllm_kernels.h"
+#include "vk_core.h"
+#include "vk_cpu.h"
 #pragma GCC visibility pop
 
 #include "simd.h"
@@ -51,6 +52,9 @@ static inline void vk_convert_f32(float* dst, const void* src, int dtype, int64_
   else if (dtype == VK_F16) vk_convert_typed(dst, src, n, VK_F16);
   else memcpy(dst, src, (size_t)n * sizeof(float));
 }
+
+/* Records the first failure of the calling thread for vk_last_error() (printf-style; library.c). */
+void vk_fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Worker pool (thread_pool.c). fn(ctx, task) runs once for every task in [0, n_tasks), on the
  * caller and the pool's workers; returns when all are done. Nested calls run inline. */

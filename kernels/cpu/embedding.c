@@ -18,7 +18,15 @@ static void embedding_rows(void* arg, int begin, int end) {
   }
 }
 
-void vk_embedding(float* out, const void* table, int dtype, const int32_t* ids, int n_tokens, int hidden) {
+void vk_embedding(float* out, const void* table, int dtype, int n_rows, const int32_t* ids, int n_tokens,
+                  int hidden) {
+  /* One pass over the ids before any row moves: a bad id fails the op with the output untouched. */
+  for (int t = 0; t < n_tokens; t++) {
+    if (ids[t] < 0 || ids[t] >= n_rows) {
+      vk_fail("vk_embedding: token id %d at position %d is outside the table's %d rows", ids[t], t, n_rows);
+      return;
+    }
+  }
   embedding_job j = {out, table, dtype, ids, hidden};
   vk_parallel_range(n_tokens, hidden, embedding_rows, &j);
 }

@@ -1,5 +1,7 @@
-/* Library identity, CPU feature detection and aligned allocation. */
+/* Library identity, CPU feature detection, aligned allocation and failure recording. */
 #define _DEFAULT_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -10,6 +12,29 @@
 #endif
 
 const char* vk_variant(void) { return VK_VARIANT_NAME; }
+
+int vk_activation_dtype(void) { return VK_F32; }
+
+/* Per calling thread, like errno: ops run synchronously, so a failure belongs to the thread that made
+ * the call. Only the calling thread records (ops check ids before they hand work to the pool). */
+static _Thread_local char last_error[512];
+static _Thread_local int has_error;
+
+void vk_fail(const char* fmt, ...) {
+  if (has_error) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+  has_error = 1;
+}
+
+const char* vk_last_error(void) { return has_error ? last_error : NULL; }
+
+void vk_clear_error(void) {
+  has_error = 0;
+  last_error[0] = 0;
+}
 
 #if defined(__x86_64__) || defined(__i386__)
 static uint64_t xgetbv0(void) {

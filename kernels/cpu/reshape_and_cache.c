@@ -19,7 +19,7 @@ static void cache_rows(void* arg, int begin, int end) {
   }
 }
 
-void vk_reshape_and_cache(const float* k, const float* v, float* k_cache, float* v_cache,
+void vk_reshape_and_cache(float* k_cache, float* v_cache, const float* k, const float* v,
                           const int32_t* slot_mapping, int n_tokens, int n_kv_heads, int head_dim) {
   cache_job j = {k, v, k_cache, v_cache, slot_mapping, (int64_t)n_kv_heads * head_dim};
   vk_parallel_range(n_tokens, j.row * 2, cache_rows, &j);

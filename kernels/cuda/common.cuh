@@ -8,9 +8,10 @@
 #include <stdint.h>
 
 #define VK_ACT_T __nv_bfloat16
-/* Built with -fvisibility=hidden: only the ABI in the header is exported. */
+/* Built with -fvisibility=hidden: only the ABI in the headers is exported. */
 #pragma GCC visibility push(default)
-#include "vllm_kernels.h"
+#include "vk_core.h"
+#include "vk_device.h"
 #pragma GCC visibility pop
 
 typedef __nv_bfloat16 bf16;
@@ -29,6 +30,25 @@ int vk_failed(void);
 int vk_check(cudaError_t err, const char* what);
 /* After a launch: records a launch failure (bad configuration, no kernel image for the device). */
 #define VK_CHECK_LAUNCH(what) vk_check(cudaGetLastError(), what)
+
+/* A bad id found by a kernel. Kernels write it to mapped host memory, so the host reads it without a
+ * copy; vk_last_error() turns it into the recorded failure (runtime.cu formats it by `kind`). The first
+ * one wins until vk_clear_error(). */
+enum { VK_FAULT_EMBEDDING_ID = 1, VK_FAULT_SAMPLE_ROW, VK_FAULT_SAMPLE_FORCED, VK_FAULT_SAMPLE_OP_TOKEN, VK_FAULT_SAMPLE_MASK_ROW };
+struct vk_fault {
+  int claimed, ready; /* ready is set last, so a host that sees it sees the fields */
+  int kind, index, value, limit;
+};
+/* The record kernels report into (a device-visible pointer); NULL when the runtime could not start. */
+vk_fault* vk_fault_record(void);
+
+/* Records `value` (entry or token `index`) outside [0, limit); any thread may call it. */
+__device__ __forceinline__ void vk_report_fault(vk_fault* f, int kind, int index, int value, int limit) {
+  if (!f || atomicCAS(&f->claimed, 0, 1) != 0) return;
+  f->kind = kind, f->index = index, f->value = value, f->limit = limit;
+  __threadfence_system();
+  *(volatile int*)&f->ready = 1;
+}
 
 /* Device scratch that only grows (attention partials); NULL (failure recorded) if it cannot. Slots
  * keep independent buffers. Growing waits for queued work, so it happens only in the first steps. */

@@ -3,7 +3,7 @@
 
 /* One block per token; `row` is n_kv_heads * head_dim elements, moved 8 at a time when it allows. */
 template <bool VEC>
-__global__ void reshape_and_cache_kernel(const bf16* k, const bf16* v, bf16* k_cache, bf16* v_cache,
+__global__ void reshape_and_cache_kernel(bf16* k_cache, bf16* v_cache, const bf16* k, const bf16* v,
                                          const int32_t* slot_mapping, int row) {
   int64_t slot = slot_mapping[blockIdx.x];
   if (slot < 0) return; /* padding token */
@@ -21,13 +21,13 @@ __global__ void reshape_and_cache_kernel(const bf16* k, const bf16* v, bf16* k_c
   }
 }
 
-void vk_reshape_and_cache(const bf16* k, const bf16* v, bf16* k_cache, bf16* v_cache, const int32_t* slot_mapping,
+void vk_reshape_and_cache(bf16* k_cache, bf16* v_cache, const bf16* k, const bf16* v, const int32_t* slot_mapping,
                           int n_tokens, int n_kv_heads, int head_dim) {
   cudaStream_t s = vk_stream();
   if (!s || n_tokens <= 0) return;
   int row = n_kv_heads * head_dim;
   bool vec = row % 8 == 0 && ((uintptr_t)k | (uintptr_t)v | (uintptr_t)k_cache | (uintptr_t)v_cache) % 16 == 0;
-  if (vec) reshape_and_cache_kernel<true><<<n_tokens, 128, 0, s>>>(k, v, k_cache, v_cache, slot_mapping, row);
-  else reshape_and_cache_kernel<false><<<n_tokens, 128, 0, s>>>(k, v, k_cache, v_cache, slot_mapping, row);
+  if (vec) reshape_and_cache_kernel<true><<<n_tokens, 128, 0, s>>>(k_cache, v_cache, k, v, slot_mapping, row);
+  else reshape_and_cache_kernel<false><<<n_tokens, 128, 0, s>>>(k_cache, v_cache, k, v, slot_mapping, row);
   VK_CHECK_LAUNCH("vk_reshape_and_cache");
 }

@@ -19,7 +19,7 @@ __device__ __forceinline__ void rotate_and_store(bf16* x, bf16* cached, int half
 }
 
 /* One block per token: each thread owns frequencies i across every head, then the block copies v. */
-__global__ void rope_and_cache_kernel(bf16* q, bf16* k, const bf16* v, bf16* k_cache, bf16* v_cache,
+__global__ void rope_and_cache_kernel(bf16* q, bf16* k, bf16* k_cache, bf16* v_cache, const bf16* v,
                                       const int32_t* positions, const int32_t* slot_mapping, const float* inv_freq,
                                       int n_q_heads, int n_kv_heads, int head_dim) {
   int t = blockIdx.x, half = head_dim / 2;
@@ -40,13 +40,13 @@ __global__ void rope_and_cache_kernel(bf16* q, bf16* k, const bf16* v, bf16* k_c
   for (int64_t j = threadIdx.x; j < row; j += blockDim.x) v_cache[slot * row + j] = v[t * row + j];
 }
 
-void vk_rope_and_cache(bf16* q, bf16* k, const bf16* v, bf16* k_cache, bf16* v_cache, const int32_t* positions,
+void vk_rope_and_cache(bf16* q, bf16* k, bf16* k_cache, bf16* v_cache, const bf16* v, const int32_t* positions,
                        const int32_t* slot_mapping, const float* inv_freq, int n_tokens, int n_q_heads, int n_kv_heads,
                        int head_dim) {
   cudaStream_t s = vk_stream();
   if (!s || n_tokens <= 0) return;
   int threads = head_dim / 2 < 32 ? 32 : (head_dim / 2 > 256 ? 256 : head_dim / 2);
-  rope_and_cache_kernel<<<n_tokens, threads, 0, s>>>(q, k, v, k_cache, v_cache, positions, slot_mapping, inv_freq,
+  rope_and_cache_kernel<<<n_tokens, threads, 0, s>>>(q, k, k_cache, v_cache, v, positions, slot_mapping, inv_freq,
                                                      n_q_heads, n_kv_heads, head_dim);
   VK_CHECK_LAUNCH("vk_rope_and_cache");
 }

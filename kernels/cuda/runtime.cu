@@ -1,4 +1,5 @@
-/* Library identity, the device context and stream, failure recording, memory and copies. */
+/* Library identity, the device context and stream, failure recording (the runtime's and the bad ids
+ * kernels report), memory and copies. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,7 @@ static struct {
   cudaStream_t stream;
   int sm_count, smem_optin;
   char name[320];
+  vk_fault* fault; /* mapped host memory: written by kernels, read here without a copy */
 } rt;
 
 static char last_error[1024];
@@ -32,12 +34,52 @@ int vk_check(cudaError_t err, const char* what) {
   return 1;
 }
 
-const char* vk_last_error(void) { return has_error ? last_error : NULL; }
+/* A fault a kernel reported becomes the recorded failure, unless an earlier failure holds the slot. */
+static void take_fault(void) {
+  volatile vk_fault* f = rt.fault;
+  if (!f || !f->ready || has_error) return;
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  int index = f->index, value = f->value, limit = f->limit;
+  switch (f->kind) {
+    case VK_FAULT_EMBEDDING_ID:
+      vk_fail("vk_embedding: token id %d at position %d is outside the table's %d rows", value, index, limit);
+      break;
+    case VK_FAULT_SAMPLE_ROW:
+      vk_fail("vk_sample: entry %d reads logits row %d of %d", index, value, limit);
+      break;
+    case VK_FAULT_SAMPLE_FORCED:
+      vk_fail("vk_sample: entry %d scores token id %d outside the %d-token vocabulary", index, value, limit);
+      break;
+    case VK_FAULT_SAMPLE_OP_TOKEN:
+      vk_fail("vk_sample: logits processor %d has token id %d outside the %d-token vocabulary", index, value, limit);
+      break;
+    case VK_FAULT_SAMPLE_MASK_ROW:
+      vk_fail("vk_sample: entry %d uses bitmask row %d of %d", index, value, limit);
+      break;
+    default:
+      vk_fail("a kernel reported fault kind %d (index %d, value %d, limit %d)", f->kind, index, value, limit);
+  }
+}
+
+const char* vk_last_error(void) {
+  take_fault();
+  return has_error ? last_error : NULL;
+}
 
 void vk_clear_error(void) {
   has_error = 0;
   last_error[0] = 0;
+  if (rt.fault) {
+    volatile vk_fault* f = rt.fault;
+    f->ready = 0;
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    f->claimed = 0;
+  }
   cudaGetLastError(); /* drop a non-sticky launch error too, so it is not reported twice */
+}
+
+vk_fault* vk_fault_record(void) {
+  return vk_stream() ? rt.fault : NULL;
 }
 
 /* Device 0 of what CUDA_VISIBLE_DEVICES exposes; the stream does not synchronize with the legacy
@@ -49,6 +91,15 @@ static void start(void) {
   if (vk_check(cudaSetDevice(0), "cudaSetDevice(0)")) return;
   if (vk_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties")) return;
   if (vk_check(cudaStreamCreateWithFlags(&rt.stream, cudaStreamNonBlocking), "cudaStreamCreate")) return;
+  /* With unified addressing the mapped host pointer is also the device pointer. */
+  void* fault = NULL;
+  if (vk_check(cudaHostAlloc(&fault, sizeof(vk_fault), cudaHostAllocMapped), "cudaHostAlloc (fault record)")) return;
+  memset(fault, 0, sizeof(vk_fault));
+  if (!prop.unifiedAddressing) {
+    vk_fail("device %s has no unified addressing (the fault record needs it)", prop.name);
+    return;
+  }
+  rt.fault = (vk_fault*)fault;
   rt.sm_count = prop.multiProcessorCount;
   rt.smem_optin = (int)prop.sharedMemPerBlockOptin;
   snprintf(rt.name, sizeof rt.name, "%s, sm_%d%d", prop.name, prop.major, prop.minor);
@@ -75,9 +126,6 @@ const char* vk_variant(void) {
   return rt.ok ? rt.name : "cuda (no device)";
 }
 
-int vk_cpu_features(void) { return 0; }
-int vk_set_num_threads(int n) { return 1; }
-int vk_num_threads(void) { return 1; }
 int vk_activation_dtype(void) { return VK_BF16; }
 
 int vk_device_count(void) {

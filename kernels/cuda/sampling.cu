@@ -7,7 +7,9 @@
  *   so the same u picks the same token.
  * - Logprobs of the raw logits: the token's logprob and rank, and the top K (K <= 20).
  * The top_k and top_p thresholds and the top K come from radix selection over order-preserving keys of
- * f32 values (three digit passes over the row), never a sort. One block per row. */
+ * f32 values (three digit passes over the row), never a sort. One block per row.
+ * Every id an entry indexes by (its logits row, forced token, bitmask row, processor tokens) is checked
+ * before the entry touches anything; a bad one is reported (vk_report_fault) and the entry gets -1. */
 #include "common.cuh"
 
 #define THREADS 1024
@@ -20,7 +22,7 @@ struct Args {
   int32_t *out_tokens, *out_ranks, *out_top_ids;
   float *out_logprobs, *out_top_logprobs;
   float* logits;
-  int vocab;
+  int n_logit_rows, vocab;
   const int32_t* rows;
   const double* fparams; /* [n_rows, 4]: temperature, top_p, min_p, u */
   const int32_t* iparams; /* [n_rows, 4]: top_k, n_logprobs, forced token, bitmask row */
@@ -28,7 +30,8 @@ struct Args {
   const double* op_params; /* [n_ops, 3]: add, repetition penalty, subtract */
   float* op_saved;
   const int32_t* bitmasks;
-  int bitmask_words;
+  int n_bitmask_rows, bitmask_words;
+  vk_fault* fault;
 };
 
 struct Smem {
@@ -371,13 +374,37 @@ __device__ void logprobs(const float* x, int n, int token, int k, const Args& a,
   }
 }
 
+// ---- the entry's ids ----
+
+/* True when every id entry r indexes by is inside its table; else reports the first found (block-wide
+ * answer, so every thread must call it). */
+__device__ bool entry_ok(const Args& a, int r, const int32_t* ip, int op0, int op1) {
+  int bad = 0;
+  if (threadIdx.x == 0) {
+    int row = a.rows[r], forced = ip[2], mask_row = ip[3];
+    if (row < 0 || row >= a.n_logit_rows) bad = 1, vk_report_fault(a.fault, VK_FAULT_SAMPLE_ROW, r, row, a.n_logit_rows);
+    else if (forced >= a.vocab) bad = 1, vk_report_fault(a.fault, VK_FAULT_SAMPLE_FORCED, r, forced, a.vocab);
+    else if (mask_row >= a.n_bitmask_rows)
+      bad = 1, vk_report_fault(a.fault, VK_FAULT_SAMPLE_MASK_ROW, r, mask_row, a.n_bitmask_rows);
+  }
+  for (int j = op0 + threadIdx.x; j < op1; j += THREADS) {
+    int t = a.op_tokens[j];
+    if (t < 0 || t >= a.vocab) bad = 1, vk_report_fault(a.fault, VK_FAULT_SAMPLE_OP_TOKEN, j, t, a.vocab);
+  }
+  return !__syncthreads_or(bad);
+}
+
 __global__ void __launch_bounds__(THREADS) sample_kernel(Args a) {
   __shared__ Smem s;
   const int r = blockIdx.x, n = a.vocab;
-  float* x = a.logits + (int64_t)a.rows[r] * n;
   const double* fp = a.fparams + 4 * r;
   const int32_t* ip = a.iparams + 4 * r;
   const int op0 = a.op_starts[r], op1 = a.op_starts[r + 1];
+  if (!entry_ok(a, r, ip, op0, op1)) {
+    if (threadIdx.x == 0) a.out_tokens[r] = -1;
+    return;
+  }
+  float* x = a.logits + (int64_t)a.rows[r] * n;
   /* Processed in place; the raw values wait in op_saved for the logprobs. */
   for (int j = op0 + threadIdx.x; j < op1; j += THREADS) {
     float raw = x[a.op_tokens[j]];
@@ -398,13 +425,15 @@ __global__ void __launch_bounds__(THREADS) sample_kernel(Args a) {
 }
 
 void vk_sample(int32_t* out_tokens, float* out_logprobs, int32_t* out_ranks, int32_t* out_top_ids,
-               float* out_top_logprobs, float* logits, int vocab, const int32_t* rows, int n_rows,
-               const double* fparams, const int32_t* iparams, const int32_t* op_starts, const int32_t* op_tokens,
-               const double* op_params, float* op_saved, const int32_t* bitmasks, int bitmask_words) {
+               float* out_top_logprobs, float* op_saved, float* logits, int n_logit_rows, int vocab,
+               const int32_t* rows, int n_rows, const double* fparams, const int32_t* iparams,
+               const int32_t* op_starts, const int32_t* op_tokens, const double* op_params,
+               const int32_t* bitmasks, int n_bitmask_rows, int bitmask_words) {
   cudaStream_t s = vk_stream();
   if (!s || n_rows <= 0 || vocab <= 0) return;
-  Args a = {out_tokens, out_ranks, out_top_ids, out_logprobs, out_top_logprobs, logits, vocab, rows, fparams,
-            iparams, op_starts, op_tokens, op_params, op_saved, bitmasks, bitmask_words};
+  Args a = {out_tokens, out_ranks, out_top_ids, out_logprobs, out_top_logprobs, logits, n_logit_rows, vocab, rows,
+            fparams, iparams, op_starts, op_tokens, op_params, op_saved, bitmasks, n_bitmask_rows, bitmask_words,
+            vk_fault_record()};
   sample_kernel<<<n_rows, THREADS, 0, s>>>(a);
   VK_CHECK_LAUNCH("vk_sample");
 }

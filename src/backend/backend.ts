@@ -1,6 +1,6 @@
 /**
  * The Backend interface: tensors and the op set every kernel library provides (cpu now, cuda/rocm later).
- * Ops mirror native/include/vllm_kernels.h one to one; shapes are passed explicitly because buffers are
+ * Ops mirror the kernel ABI's ops (native/include/vk_core.h, vk_device.h) one to one; shapes are passed explicitly because buffers are
  * allocated once at their maximum size and each step uses a prefix of them.
  */
 import type { TensorInfo } from "../model_loader/safetensors";
@@ -68,7 +68,7 @@ export interface Backend {
 /** Most top logprobs Backend.sample returns per entry (VK_SAMPLE_MAX_LOGPROBS). */
 export const MAX_SAMPLE_LOGPROBS = 20;
 
-/** Inputs of Backend.sample, one element per entry (host data). Semantics: vk_sample in vllm_kernels.h. */
+/** Inputs of Backend.sample, one element per entry (host data). Semantics: vk_sample in vk_device.h. */
 export interface SamplingBatch {
   /** The logits row each entry reads; rows with logits processors must be distinct. */
   rows: Int32Array;

@@ -1,16 +1,20 @@
 /**
- * The bun:ffi signatures of the ops every kernel library exports (native/include/vllm_kernels.h, outside
- * its "(optional)" section). Each library's ffi module adds its own extra symbols to these.
+ * The bun:ffi signatures of the core kernel ABI (native/include/vk_core.h), which every kernel library
+ * exports. Each library's ffi module adds the symbols of its own part (vk_cpu.h, vk_device.h).
  */
-import { FFIType, type Library, type Pointer } from "bun:ffi";
+import { CString, FFIType, type Library, type Pointer } from "bun:ffi";
+import { type DType, numel, type Tensor } from "./backend";
 
 const { ptr, i32, i64, f32, cstring, void: v } = FFIType;
 
 export const CORE_SYMBOLS = {
   vk_variant: { args: [], returns: cstring },
+  vk_activation_dtype: { args: [], returns: i32 },
   vk_alloc: { args: [i64], returns: ptr },
   vk_free: { args: [ptr], returns: v },
-  vk_embedding: { args: [ptr, ptr, i32, ptr, i32, i32], returns: v },
+  vk_last_error: { args: [], returns: ptr },
+  vk_clear_error: { args: [], returns: v },
+  vk_embedding: { args: [ptr, ptr, i32, i32, ptr, i32, i32], returns: v },
   vk_rms_norm: { args: [ptr, ptr, ptr, i32, i32, i32, f32], returns: v },
   vk_add_rms_norm: { args: [ptr, ptr, ptr, ptr, i32, i32, i32, f32], returns: v },
   vk_rope: { args: [ptr, ptr, ptr, ptr, i32, i32, i32, i32], returns: v },
@@ -22,14 +26,34 @@ export const CORE_SYMBOLS = {
   vk_topk: { args: [ptr, ptr, ptr, i32, i32, i32], returns: v },
 } as const;
 
-/** Typed wrappers of CORE_SYMBOLS, one per C function in the same parameter order. */
+/** Weight and activation dtype codes of the kernel ABI. */
+export const VK_F32 = 0;
+export const VK_F16 = 1;
+export const VK_BF16 = 2;
+export type VkDtype = typeof VK_F32 | typeof VK_F16 | typeof VK_BF16;
+/** A tensor's dtype as the ABI's code (i32 tensors are never passed with a dtype). */
+export const DTYPE_CODE: Record<DType, VkDtype> = { f32: VK_F32, f16: VK_F16, bf16: VK_BF16, i32: VK_F32 };
+
+/** vk_embedding's n_rows for `table`: whole rows of `hidden` elements it holds (a row gather's table is a buffer). */
+export function tableRows(table: Tensor, hidden: number): number {
+  return hidden > 0 ? Math.floor(numel(table.shape) / hidden) : 0;
+}
+
+/** Typed wrappers of CORE_SYMBOLS, one per C function in the same parameter order (outputs first). */
 export interface CoreKernels {
   /** Library identity: the CPU variant, or the CUDA device. */
   variant(): string;
+  /** VK_F32 or VK_BF16: the element type of activations and the KV cache. */
+  activationDtype(): number;
   /** Zero-filled memory (host for the CPU library, device for GPU ones); null on failure. */
   alloc(nbytes: number): Pointer | null;
   free(p: Pointer): void;
-  embedding(out: Pointer, table: Pointer, dtype: number, ids: Pointer, nTokens: number, hidden: number): void;
+  /** The first failure since `clearError()` (a bad id, or a GPU runtime error), or null. */
+  lastError(): string | null;
+  clearError(): void;
+  /** Fails (see lastError) on an id outside [0, nRows). */
+  embedding(out: Pointer, table: Pointer, dtype: number, nRows: number, ids: Pointer, nTokens: number,
+    hidden: number): void;
   rmsNorm(out: Pointer, x: Pointer, w: Pointer, wdtype: number, nRows: number, hidden: number, eps: number): void;
   addRmsNorm(out: Pointer, residual: Pointer, x: Pointer, w: Pointer, wdtype: number, nRows: number, hidden: number,
     eps: number): void;
@@ -38,7 +62,7 @@ export interface CoreKernels {
   siluMul(out: Pointer, gateUp: Pointer, nTokens: number, inter: number): void;
   matmul(out: Pointer, x: Pointer, w: Pointer, wdtype: number, bias: Pointer | null, m: number, n: number,
     k: number): void;
-  reshapeAndCache(k: Pointer, v: Pointer, kCache: Pointer, vCache: Pointer, slotMapping: Pointer, nTokens: number,
+  reshapeAndCache(kCache: Pointer, vCache: Pointer, k: Pointer, v: Pointer, slotMapping: Pointer, nTokens: number,
     nKvHeads: number, headDim: number): void;
   pagedAttention(out: Pointer, q: Pointer, kCache: Pointer, vCache: Pointer, blockTables: Pointer,
     maxBlocksPerSeq: number, seqLens: Pointer, queryStartLoc: Pointer, nSeqs: number, nQHeads: number,
@@ -51,8 +75,14 @@ export interface CoreKernels {
 export function coreKernels(s: Library<typeof CORE_SYMBOLS>["symbols"]): CoreKernels {
   return {
     variant: () => String(s.vk_variant()),
+    activationDtype: s.vk_activation_dtype,
     alloc: (nbytes) => s.vk_alloc(nbytes) as Pointer | null,
     free: s.vk_free,
+    lastError: () => {
+      const p = s.vk_last_error();
+      return p ? String(new CString(p)) : null;
+    },
+    clearError: s.vk_clear_error,
     embedding: s.vk_embedding,
     rmsNorm: s.vk_rms_norm,
     addRmsNorm: s.vk_add_rms_norm,

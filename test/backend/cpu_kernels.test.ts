@@ -111,7 +111,7 @@ function embeddingCase(dtype: number, dname: string): Case {
     floor: normalized,
     run: (k) => {
       const out = new Float32Array(ids.length * hidden);
-      k.embedding(ptr(out), ptr(w.raw), dtype, ptr(ids), ids.length, hidden);
+      k.embedding(ptr(out), ptr(w.raw), dtype, vocab, ptr(ids), ids.length, hidden);
       return [out];
     },
     ref: () => [Float32Array.from(Array.from(ids).flatMap((id) => [...w.exact.subarray(id * hidden, (id + 1) * hidden)]))],
@@ -244,7 +244,7 @@ function reshapeAndCacheCase(): Case {
     floor: normalized,
     run: (kern) => {
       const kc = kc0.slice(), vc = vc0.slice();
-      kern.reshapeAndCache(ptr(k), ptr(v), ptr(kc), ptr(vc), ptr(slotMapping), n, nkv, d);
+      kern.reshapeAndCache(ptr(kc), ptr(vc), ptr(k), ptr(v), ptr(slotMapping), n, nkv, d);
       return [kc, vc];
     },
     ref: () => {
@@ -494,4 +494,57 @@ test("loader picks a variant, honours VLLM_CPU_VARIANT and extracts embedded lib
   } finally {
     rmSync(cache, { recursive: true, force: true });
   }
+});
+
+// ---- ids outside the table ----
+
+test("embedding fails on an id outside the table, names it, and writes nothing", () => {
+  const vocab = 50, hidden = 16, table = randn(prng(80), vocab * hidden);
+  for (const [name, k] of libs) {
+    for (const [bad, at] of [[vocab, 2], [-1, 0], [2 ** 31 - 1, 3], [-(2 ** 31), 1]]) {
+      const ids = Int32Array.from([4, 49, 0, 7]);
+      ids[at] = bad;
+      const out = new Float32Array(ids.length * hidden).fill(NaN);
+      expect(k.lastError(), name).toBeNull();
+      k.embedding(ptr(out), ptr(table), VK_F32, vocab, ptr(ids), ids.length, hidden);
+      expect(k.lastError(), `${name} id ${bad}`).toBe(
+        `vk_embedding: token id ${bad} at position ${at} is outside the table's ${vocab} rows`);
+      expect(out.every(Number.isNaN), `${name}: nothing written`).toBe(true);
+      k.clearError();
+    }
+    // The first failure is kept until cleared; a good call after clearing records nothing.
+    const out = new Float32Array(hidden);
+    k.embedding(ptr(out), ptr(table), VK_F32, vocab, ptr(Int32Array.of(60)), 1, hidden);
+    k.embedding(ptr(out), ptr(table), VK_F32, vocab, ptr(Int32Array.of(70)), 1, hidden);
+    expect(k.lastError()).toContain("token id 60 ");
+    k.clearError();
+    k.embedding(ptr(out), ptr(table), VK_F32, vocab, ptr(Int32Array.of(49)), 1, hidden);
+    expect(k.lastError()).toBeNull();
+    expect(Array.from(out)).toEqual(Array.from(table.subarray(49 * hidden)));
+  }
+});
+
+// In a child process: without the check, 1e8 and 2^30 here end the process with SIGSEGV (exit 139), and
+// the others read whatever memory lies there.
+test("CpuBackend.embedding throws on a bad token id, and the process lives on", () => {
+  const script = `
+    import { CpuBackend } from "${join(ROOT, "src/backend/cpu/cpu_backend.ts")}";
+    const b = new CpuBackend({ numThreads: 2 }), vocab = 32, hidden = 8;
+    const table = b.empty([vocab, hidden], "f32"), out = b.empty([4, hidden], "f32"), ids = b.empty([4], "i32");
+    b.write(table, Float32Array.from({ length: vocab * hidden }, (_, i) => i));
+    const errors = [];
+    for (const bad of [vocab, -1, 1e8, 2 ** 30, 2 ** 31 - 1, -(2 ** 31)]) {
+      b.write(ids, Int32Array.of(1, 2, bad, 3));
+      try { b.embedding(out, table, ids, 4, hidden); errors.push(null); } catch (e) { errors.push(e.message); }
+    }
+    b.write(ids, Int32Array.of(31, 0, 5, 6));
+    b.embedding(out, table, ids, 4, hidden);
+    console.log(JSON.stringify({ errors, row0: Array.from(b.readF32(out, hidden)) }));`;
+  const r = Bun.spawnSync([process.execPath, "-e", script], { stderr: "pipe" });
+  expect(r.stderr.toString()).toBe("");
+  expect(r.exitCode).toBe(0);
+  const { errors, row0 } = JSON.parse(r.stdout.toString());
+  expect(errors).toEqual([32, -1, 1e8, 2 ** 30, 2 ** 31 - 1, -(2 ** 31)].map((bad) =>
+    `cpu backend: embedding: vk_embedding: token id ${bad} at position 2 is outside the table's 32 rows`));
+  expect(row0).toEqual(Array.from({ length: 8 }, (_, i) => 31 * 8 + i));
 });

@@ -130,6 +130,35 @@ describe.skipIf(cuda === null)("CUDA kernels vs the CPU backend", () => {
     expectClose("row gather", gpu[0], ref[0], { rel: 0, max: 0 });
   });
 
+  test("embedding: an id outside the table fails naming it, its row is zeros, and the library recovers", () => {
+    const b = cuda!, r = rng(12), vocab = 1000;
+    // A bf16 table of width 8k (the vectorized kernel) and an f32 one of odd width (the element-wise one).
+    for (const [hidden, dtype] of [[256, "bf16"], [100, "f32"]] as const) {
+      const values = bf16Values(r, vocab * hidden, -3, 3);
+      const table = tensor(b, values, dtype, [vocab, hidden]);
+      for (const [bad, at] of [[vocab, 3], [-1, 0], [2 ** 31 - 1, 5], [-(2 ** 31), 2]]) {
+        const idList = Int32Array.of(1, 2, 999, 4, 0, 6);
+        idList[at] = bad;
+        const ids = ints(b, idList), out = poisoned(b, idList.length * hidden);
+        const message = `vk_embedding: token id ${bad} at position ${at} is outside the table's ${vocab} rows`;
+        // Found on the device: it throws at this op's check or, at the latest, at the next synchronization.
+        expect(() => { b.embedding(out, table, ids, idList.length, hidden); b.synchronize(); }, message).toThrow(message);
+        const got = b.readF32(out, idList.length * hidden);
+        idList.forEach((id, t) => {
+          const want = t === at ? new Float32Array(hidden) : values.subarray(id * hidden, (id + 1) * hidden);
+          expect(got.subarray(t * hidden, (t + 1) * hidden), `${dtype} token ${t}`).toEqual(want);
+        });
+        b.free(ids);
+        b.free(out);
+      }
+      const ids = ints(b, Int32Array.of(999, 0)), out = poisoned(b, 2 * hidden);
+      b.embedding(out, table, ids, 2, hidden);
+      b.synchronize();
+      expect(b.readF32(out, hidden)).toEqual(values.subarray(999 * hidden));
+      for (const x of [table, ids, out]) b.free(x);
+    }
+  });
+
   for (const [rows, hidden] of [[256, 4096], [256 * 32, 128]]) {
     test(`rms_norm and add_rms_norm, ${rows} rows of ${hidden}`, () => {
       const r = rng(hidden), x = bf16Values(r, rows * hidden, -2, 2), res = bf16Values(r, rows * hidden, -4, 4);

@@ -147,6 +147,46 @@ describe.skipIf(cuda === null)("CUDA sampling vs the host sampler", () => {
     }
   });
 
+  test("an id outside its table (logits row, forced token, processor token, bitmask row) fails naming it, touching no logits", () => {
+    const g = new Generator(5), vocab = 1000, n = 4, words = Math.ceil(vocab / 32);
+    const rows = Array.from({ length: n }, (_, i) => logitsRow(g, vocab, KINDS[i % 3]));
+    const t = upload(rows, vocab);
+    const greedy = () => plainBatch(n, () => ({ temperature: 0, numLogprobs: 2 }));
+    /** Logits processors (add 5, subtract 5) on `entry` only, for `tokens`. */
+    const withOps = (entry: number, tokens: number[]): SamplingBatch => {
+      const opStarts = Int32Array.from({ length: n + 1 }, (_, r) => (r > entry ? tokens.length : 0));
+      const opParams = Float64Array.from({ length: 3 * tokens.length }, (_, i) => (i % 3 === 1 ? 1 : 5));
+      return { ...greedy(), opStarts, opTokens: Int32Array.from(tokens), opParams };
+    };
+    const masked = (row: number): SamplingBatch => {
+      const b = greedy();
+      b.bitmasks = new Int32Array(2 * words).fill(-1);
+      b.bitmaskWords = words;
+      b.bitmaskRow[0] = row;
+      return b;
+    };
+    const forced = (entry: number, token: number) => { const b = greedy(); b.forcedToken[entry] = token; return b; };
+    const cases: [SamplingBatch, string][] = [
+      [{ ...greedy(), rows: Int32Array.of(0, 1, n, 3) }, `vk_sample: entry 2 reads logits row ${n} of ${n}`],
+      [{ ...greedy(), rows: Int32Array.of(0, -1, 2, 3) }, `vk_sample: entry 1 reads logits row -1 of ${n}`],
+      [forced(1, vocab), `vk_sample: entry 1 scores token id ${vocab} outside the ${vocab}-token vocabulary`],
+      [forced(3, 2 ** 31 - 1), `vk_sample: entry 3 scores token id ${2 ** 31 - 1} outside the ${vocab}-token vocabulary`],
+      [withOps(3, [5, vocab]), `vk_sample: logits processor 1 has token id ${vocab} outside the ${vocab}-token vocabulary`],
+      [withOps(0, [-3, 7, 9]), `vk_sample: logits processor 0 has token id -3 outside the ${vocab}-token vocabulary`],
+      [masked(2), "vk_sample: entry 0 uses bitmask row 2 of 2"],
+    ];
+    for (const [batch, message] of cases) expect(() => cuda!.sample(t, vocab, batch), message).toThrow(message);
+    expect(cuda!.readF32(t, n * vocab)).toEqual(Float32Array.from(rows.flatMap((r) => Array.from(r))));
+    // The library recovers: the same batches with good ids sample as before.
+    expect(Array.from(cuda!.sample(t, vocab, withOps(3, [5, 6])).tokenIds)).toEqual(rows.map((r, i) => {
+      const x = r.slice();
+      if (i === 3) for (const id of [5, 6]) x[id] = Math.fround(Math.fround(x[id] + 5) - 5);
+      return argmax(x);
+    }));
+    expect(Array.from(cuda!.sample(t, vocab, masked(1)).tokenIds)).toEqual(rows.map(argmax));
+    cuda!.free(t);
+  });
+
   test("logits processors, bitmasks, prompt logprobs and host fallbacks through sampleEntries match the host sampler", () => {
     const g = new Generator(4), vocab = 50000, eos = [2, 7];
     const words = Math.ceil(vocab / 32);

@@ -2,10 +2,9 @@
 import { toArrayBuffer } from "bun:ffi";
 import type { TensorInfo } from "../../model_loader/safetensors";
 import { type AttentionMetadata, type Backend, type DType, type Tensor, dtypeBytes, numel, weightDtype } from "../backend";
+import { DTYPE_CODE, tableRows, VK_F32 } from "../kernel_abi";
 import type { CpuKernels } from "./ffi";
 import { loadCpuKernels } from "../native_library";
-
-const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2, i32: 0 };
 
 export interface CpuBackendOptions {
   /** Worker threads for the kernels (`--cpu-threads`); defaults to the number of CPUs. */
@@ -26,6 +25,7 @@ export class CpuBackend implements Backend {
     const loaded = loadCpuKernels({ variant: opts.variant });
     this.k = loaded.kernels;
     this.variant = loaded.variant;
+    if (this.k.activationDtype() !== VK_F32) throw new Error(`cpu backend: ${loaded.path} does not compute in f32`);
     const want = opts.numThreads ?? navigator.hardwareConcurrency ?? 1;
     this.numThreads = this.k.setNumThreads(Math.max(1, want));
     this.description = `cpu (${this.variant}, ${this.numThreads} threads)`;
@@ -75,12 +75,22 @@ export class CpuBackend implements Backend {
     if (t.owner === undefined) this.k.free(t.ptr as never);
   }
 
+  /** Turns a failure the library recorded (a bad id) into an exception. */
+  private check(op: string): void {
+    const err = this.k.lastError();
+    if (err === null) return;
+    this.k.clearError();
+    throw new Error(`cpu backend: ${op}: ${err}`);
+  }
+
   private bytes(t: Tensor, n: number): Uint8Array {
     return new Uint8Array(toArrayBuffer(t.ptr as never, 0, n));
   }
 
+  /** Throws, naming the bad id, when an id is outside the table (nothing is written then). */
   embedding(out: Tensor, table: Tensor, ids: Tensor, nTokens: number, hidden: number): void {
-    this.k.embedding(p(out), p(table), DTYPE_CODE[table.dtype], p(ids), nTokens, hidden);
+    this.k.embedding(p(out), p(table), DTYPE_CODE[table.dtype], tableRows(table, hidden), p(ids), nTokens, hidden);
+    this.check("embedding");
   }
   rmsNorm(out: Tensor, x: Tensor, w: Tensor, nRows: number, hidden: number, eps: number): void {
     this.k.rmsNorm(p(out), p(x), p(w), DTYPE_CODE[w.dtype], nRows, hidden, eps);
@@ -98,7 +108,7 @@ export class CpuBackend implements Backend {
     this.k.matmul(p(out), p(x), p(w), DTYPE_CODE[w.dtype], bias ? p(bias) : null, m, n, k);
   }
   reshapeAndCache(k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, slotMapping: Tensor, nTokens: number, nKvHeads: number, headDim: number): void {
-    this.k.reshapeAndCache(p(k), p(v), p(kCache), p(vCache), p(slotMapping), nTokens, nKvHeads, headDim);
+    this.k.reshapeAndCache(p(kCache), p(vCache), p(k), p(v), p(slotMapping), nTokens, nKvHeads, headDim);
   }
   pagedAttention(out: Tensor, q: Tensor, kCache: Tensor, vCache: Tensor, a: AttentionMetadata, nQHeads: number, nKvHeads: number, headDim: number, blockSize: number, scale: number): void {
     this.k.pagedAttention(p(out), p(q), p(kCache), p(vCache), p(a.blockTables), a.maxBlocksPerSeq, p(a.seqLens),

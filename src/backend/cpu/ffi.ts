@@ -1,12 +1,8 @@
-// The CPU kernel library's bun:ffi symbol table (native/include/vllm_kernels.h) and thin typed wrappers.
+// The CPU kernel library's bun:ffi symbol table (native/include/vk_core.h and vk_cpu.h) and thin typed wrappers.
 import { dlopen, FFIType } from "bun:ffi";
 import { CORE_SYMBOLS, type CoreKernels, coreKernels } from "../kernel_abi";
 
-/** Weight dtype codes of the kernel ABI. */
-export const VK_F32 = 0;
-export const VK_F16 = 1;
-export const VK_BF16 = 2;
-export type VkDtype = typeof VK_F32 | typeof VK_F16 | typeof VK_BF16;
+export { VK_BF16, VK_F16, VK_F32, type VkDtype } from "../kernel_abi";
 
 /** CPU feature bits returned by `cpuFeatures()`. */
 export const VK_CPU_AVX2 = 1;
@@ -17,8 +13,8 @@ export const VK_CPU_F16C = 16;
 
 const { i32 } = FFIType;
 
-const SYMBOLS = {
-  ...CORE_SYMBOLS,
+/** vk_cpu.h: what only the CPU library exports. */
+export const CPU_SYMBOLS = {
   vk_cpu_features: { args: [], returns: i32 },
   vk_set_num_threads: { args: [i32], returns: i32 },
   vk_num_threads: { args: [], returns: i32 },
@@ -26,7 +22,8 @@ const SYMBOLS = {
 
 /**
  * One loaded CPU kernel library. Methods mirror the C functions one to one (same parameter order);
- * pointers are addresses from `alloc()` or bun:ffi `ptr()`. All activations are f32.
+ * pointers are addresses from `alloc()` or bun:ffi `ptr()`. All activations are f32. Ops run
+ * synchronously; one that fails (a bad id) has recorded why in `lastError()` when it returns.
  */
 export interface CpuKernels extends CoreKernels {
   /** Bitmask of VK_CPU_* the running CPU (and OS) supports. */
@@ -41,7 +38,7 @@ export interface CpuKernels extends CoreKernels {
 
 /** dlopens one variant of the CPU kernel library at `path`. */
 export function openCpuKernels(path: string): CpuKernels {
-  const lib = dlopen(path, SYMBOLS);
+  const lib = dlopen(path, { ...CORE_SYMBOLS, ...CPU_SYMBOLS });
   const s = lib.symbols;
   return {
     ...coreKernels(s),

@@ -6,11 +6,9 @@
 import { type Pointer, ptr } from "bun:ffi";
 import type { TensorInfo } from "../../model_loader/safetensors";
 import { type AttentionMetadata, type Backend, type DType, type SamplingBatch, type SamplingResult, type Tensor, dtypeBytes, numel, weightDtype } from "../backend";
+import { DTYPE_CODE, tableRows, VK_BF16 } from "../kernel_abi";
 import { CudaSampler } from "./cuda_sampler";
 import type { CudaKernels } from "./ffi";
-
-const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2, i32: 0 };
-const VK_BF16 = 2;
 
 export class CudaBackend implements Backend {
   readonly name = "cuda" as const;
@@ -122,7 +120,11 @@ export class CudaBackend implements Backend {
     return info;
   }
 
-  /** Turns a recorded library failure into an exception (the engine fails the step's requests). */
+  /**
+   * Turns a recorded library failure into an exception (the engine fails the step's requests). A bad id
+   * found by a kernel shows only once the device has run it, so it may surface at a later op's check (the
+   * message names the op that found it); every step reaches one through its read back.
+   */
   private check(what: string): void {
     const err = this.k.lastError();
     if (err === null) return;
@@ -130,8 +132,9 @@ export class CudaBackend implements Backend {
     throw new Error(`cuda backend: ${what}: ${err}`);
   }
 
+  /** An id outside the table is a failure that throws here or at a later check, naming the id. */
   embedding(out: Tensor, table: Tensor, ids: Tensor, nTokens: number, hidden: number): void {
-    this.k.embedding(p(out), p(table), DTYPE_CODE[table.dtype], p(ids), nTokens, hidden);
+    this.k.embedding(p(out), p(table), DTYPE_CODE[table.dtype], tableRows(table, hidden), p(ids), nTokens, hidden);
     this.check("embedding");
   }
   rmsNorm(out: Tensor, x: Tensor, w: Tensor, nRows: number, hidden: number, eps: number): void {
@@ -157,11 +160,11 @@ export class CudaBackend implements Backend {
     this.check("matmul");
   }
   reshapeAndCache(k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, slotMapping: Tensor, nTokens: number, nKvHeads: number, headDim: number): void {
-    this.k.reshapeAndCache(p(k), p(v), p(kCache), p(vCache), p(slotMapping), nTokens, nKvHeads, headDim);
+    this.k.reshapeAndCache(p(kCache), p(vCache), p(k), p(v), p(slotMapping), nTokens, nKvHeads, headDim);
     this.check("reshape_and_cache");
   }
   ropeAndCache(q: Tensor, k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, positions: Tensor, slotMapping: Tensor, invFreq: Tensor, nTokens: number, nQHeads: number, nKvHeads: number, headDim: number): void {
-    this.k.ropeAndCache(p(q), p(k), p(v), p(kCache), p(vCache), p(positions), p(slotMapping), p(invFreq), nTokens, nQHeads, nKvHeads, headDim);
+    this.k.ropeAndCache(p(q), p(k), p(kCache), p(vCache), p(v), p(positions), p(slotMapping), p(invFreq), nTokens, nQHeads, nKvHeads, headDim);
     this.check("rope_and_cache");
   }
   pagedAttention(out: Tensor, q: Tensor, kCache: Tensor, vCache: Tensor, a: AttentionMetadata, nQHeads: number, nKvHeads: number, headDim: number, blockSize: number, scale: number): void {

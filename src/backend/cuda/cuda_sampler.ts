@@ -26,7 +26,7 @@ export class CudaSampler {
 
   /** `logits`: device pointer to [rows, vocab] f32. Returns once the outputs are on the host. */
   run(logits: Pointer, logitsRows: number, vocab: number, b: SamplingBatch): SamplingResult {
-    validate(b, logitsRows, vocab);
+    validate(b);
     const n = b.rows.length, nOps = b.opTokens.length, nMask = b.bitmasks?.length ?? 0;
     const L = new Layout();
     const o = { tokens: L.take(n * 4), logprobs: L.take(n * 4), ranks: L.take(n * 4), topIds: L.take(n * K * 4), topLps: L.take(n * K * 4) };
@@ -41,8 +41,9 @@ export class CudaSampler {
     this.pack(b, i);
     const d = (off: number) => (Number(this.dev) + off) as Pointer;
     this.k.memcpyH2D(d(outBytes), ptr(new Uint8Array(this.host, outBytes, inEnd - outBytes)), inEnd - outBytes);
-    this.k.sample(d(o.tokens), d(o.logprobs), d(o.ranks), d(o.topIds), d(o.topLps), logits, vocab, d(i.rows), n,
-      d(i.fparams), d(i.iparams), d(i.opStarts), d(i.opTokens), d(i.opParams), d(opSaved), d(i.bitmasks), b.bitmaskWords);
+    this.k.sample(d(o.tokens), d(o.logprobs), d(o.ranks), d(o.topIds), d(o.topLps), d(opSaved), logits, logitsRows, vocab,
+      d(i.rows), n, d(i.fparams), d(i.iparams), d(i.opStarts), d(i.opTokens), d(i.opParams), d(i.bitmasks),
+      bitmaskRows(b), b.bitmaskWords);
     this.k.memcpyD2H(ptr(new Uint8Array(this.host, 0, outBytes)), d(0), outBytes);
     return {
       tokenIds: new Int32Array(this.host.slice(o.tokens, o.tokens + n * 4)),
@@ -78,22 +79,23 @@ export class CudaSampler {
   }
 }
 
-// Out-of-range indices would read or write outside the logits on the device.
-function validate(b: SamplingBatch, logitsRows: number, vocab: number): void {
+/** Whole rows of `bitmaskWords` words in the batch's bitmasks (vk_sample checks each entry's row against it). */
+function bitmaskRows(b: SamplingBatch): number {
+  return b.bitmasks && b.bitmaskWords > 0 ? Math.floor(b.bitmasks.length / b.bitmaskWords) : 0;
+}
+
+// The layout vk_sample relies on but cannot check itself; the ids it indexes by (logits rows, forced and
+// processor tokens, bitmask rows) it checks on the device.
+function validate(b: SamplingBatch): void {
   const n = b.rows.length;
   const sizes = [b.temperature, b.topP, b.minP, b.topK, b.u, b.forcedToken, b.numLogprobs, b.bitmaskRow].map((a) => a.length);
   if (sizes.some((s) => s !== n) || b.opStarts.length !== n + 1) throw new Error("sample: batch arrays differ in length");
   if (b.opStarts[0] !== 0 || b.opStarts[n] !== b.opTokens.length || b.opParams.length !== 3 * b.opTokens.length)
     throw new Error("sample: opStarts does not cover opTokens / opParams");
-  const maskRows = b.bitmasks && b.bitmaskWords > 0 ? b.bitmasks.length / b.bitmaskWords : 0;
   for (let r = 0; r < n; r++) {
-    if (b.rows[r] < 0 || b.rows[r] >= logitsRows) throw new Error(`sample: entry ${r} reads logits row ${b.rows[r]} of ${logitsRows}`);
-    if (b.forcedToken[r] >= vocab) throw new Error(`sample: entry ${r} scores token ${b.forcedToken[r]} of a ${vocab}-token vocabulary`);
     if (b.numLogprobs[r] > K) throw new Error(`sample: entry ${r} asks for ${b.numLogprobs[r]} logprobs; at most ${K}`);
-    if (b.bitmaskRow[r] >= maskRows) throw new Error(`sample: entry ${r} uses bitmask row ${b.bitmaskRow[r]} of ${maskRows}`);
     if (b.opStarts[r + 1] < b.opStarts[r]) throw new Error("sample: opStarts must not decrease");
   }
-  for (const t of b.opTokens) if (t < 0 || t >= vocab) throw new Error(`sample: logits processor token ${t} outside the vocabulary`);
   if (b.opTokens.length === 0) return;
   // Ops rewrite their row in place while the kernel runs: no other entry may read it meanwhile.
   const readers = new Map<number, number>();
