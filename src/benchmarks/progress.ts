@@ -14,7 +14,7 @@ const LOG_INTERVAL_MS = 5000;
 export class ProgressBar {
   private done = 0;
   private readonly start = performance.now();
-  private lastLog = 0;
+  private lastLog = performance.now(); // the first line waits for a tenth or the interval
   private lastTenth = 0;
   private closed = false;
 
