@@ -68,7 +68,7 @@ const CHAT_BREAKS: Record<string, unknown[]> = {
 };
 const COMPLETION_BREAKS: Record<string, unknown[]> = {
   prompt: [5, {}, [], [[]], [-1], [1e9], [1.5], [true], [[1], "x"], null, Array.from({ length: 600 }, () => 7)],
-  logprobs: [-1, 21, "x", true],
+  logprobs: [-1, 21, "x"], // true reads as 1 (vLLM), so it is not a break
   echo: ["yes"],
   suffix: ["x"],
   best_of: [5],

@@ -12,7 +12,8 @@ export const completionRequestSchema = z.object({
   prompt: z.union([z.string(), z.array(z.string()), tokenIds, z.array(tokenIds)]),
   max_tokens: z.number().int().nullish(),
   echo: z.boolean().nullish(),
-  logprobs: z.number().int().nullish(),
+  // `true` reads as 1 and `false` as unset, as vLLM reads them (scoring clients send booleans).
+  logprobs: z.union([z.number().int(), z.boolean()]).nullish().transform((v) => (v === true ? 1 : v === false ? null : v)),
   suffix: z.string().nullish(),
   best_of: z.number().int().nullish(),
   add_special_tokens: z.boolean().nullish(),

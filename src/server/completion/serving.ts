@@ -25,6 +25,8 @@ interface Prepared {
   prompts: PreparedPrompt[];
   n: number;
   constraint: Constraint | null;
+  /** max_tokens 0 with echo: the answer holds the prompt only. */
+  echoOnly: boolean;
 }
 
 /** Handles one completion request; returns the JSON body, or an SSE Response when streaming. */
@@ -43,7 +45,7 @@ export async function createCompletion(state: ServerState, ctx: HttpContext): Pr
   const meta = { id: scope.responseId, object: "text_completion" as const, created: Math.floor(Date.now() / 1000), model: p.model };
   if (p.req.stream) return sseResponse(streamChunks(state, p, meta, streams), { onCancel: () => scope.abort(), onClose: () => scope.close() });
   try {
-    const results = await Promise.all(streams.map(collectOutputs));
+    const results = (await Promise.all(streams.map(collectOutputs))).map((r) => (p.echoOnly ? { ...r, byIndex: r.byIndex.map(promptOnly) } : r));
     const choices = results.flatMap(({ final, byIndex }, i) => byIndex.map((o) => choice(state, p, i, final, o)));
     const promptTokens = p.prompts.reduce((sum, pr) => sum + pr.ids.length, 0);
     return { ...meta, choices, usage: usage(promptTokens, results.flatMap((r) => r.byIndex)) };
@@ -62,16 +64,25 @@ async function prepare(state: ServerState, req: CompletionRequest): Promise<Prep
   // Fan-out is bounded before any prompt is tokenized.
   checkSequenceCount(promptCount(req.prompt), n, state.maxSeqsPerRequest);
   const echoLogprobs = req.echo && req.logprobs !== null && req.logprobs !== undefined ? req.logprobs : null;
+  // max_tokens 0 with echo scores the prompt without generating (older scoring clients send it): one token is
+  // computed and then left out of the answer.
+  const echoOnly = req.max_tokens === 0 && req.echo === true;
+  if (echoOnly && req.stream) throw new BadRequestError("max_tokens 0 (echo only) is supported without stream", "max_tokens");
   const constraint = resolveConstraint(req);
   const prompts = (await promptInputs(state, req)).map(({ ids, text }) => ({
     ids, text,
     params: toSamplingParams(state, req, {
-      promptLen: ids.length, maxTokens: req.max_tokens ?? null, defaultMaxTokens: 16,
+      promptLen: ids.length, maxTokens: echoOnly ? 1 : req.max_tokens ?? null, defaultMaxTokens: 16,
       logprobs: req.logprobs ?? null, promptLogprobs: echoLogprobs, promptParam: "prompt",
       structuredOutputs: constraint?.params ?? null,
     }),
   }));
-  return { req, model, prompts, n, constraint };
+  return { req, model, prompts, n, constraint, echoOnly };
+}
+
+/** The output with its generated part left out (max_tokens 0 with echo). */
+function promptOnly(o: CompletionOutput): CompletionOutput {
+  return { ...o, text: "", textDelta: "", tokenIds: [], newTokenIds: [], logprobs: o.logprobs ? [] : null, newLogprobs: o.newLogprobs ? [] : null, cumulativeLogprob: o.logprobs ? 0 : null, finishReason: "length", stopReason: null };
 }
 
 function promptCount(p: CompletionRequest["prompt"]): number {

@@ -1,5 +1,6 @@
 /** Route: GET /v1/models, one entry per served model name. */
 import { Elysia } from "elysia";
+import { modelNotFound } from "../errors";
 import type { ServerState } from "../state";
 
 export interface ModelCard {
@@ -13,10 +14,15 @@ export interface ModelCard {
 }
 
 export function modelsRouter(state: ServerState) {
-  return new Elysia().get("/v1/models", () => ({
-    object: "list" as const,
-    data: state.config.servedModelNames.map((id): ModelCard => ({
-      id, object: "model", created: state.startTime, owned_by: "vllm", root: state.modelPath, parent: null, max_model_len: state.maxModelLen,
-    })),
-  }), { detail: { tags: ["models"], summary: "List the served models" } });
+  const card = (id: string): ModelCard => ({
+    id, object: "model", created: state.startTime, owned_by: "vllm", root: state.modelPath, parent: null, max_model_len: state.maxModelLen,
+  });
+  return new Elysia()
+    .get("/v1/models", () => ({ object: "list" as const, data: state.config.servedModelNames.map(card) }), { detail: { tags: ["models"], summary: "List the served models" } })
+    // Model ids may hold a slash (ORG/NAME), so the rest of the path is the id.
+    .get("/v1/models/*", ({ params }) => {
+      const id = decodeURIComponent((params as Record<string, string>)["*"]);
+      if (!state.config.servedModelNames.includes(id)) throw modelNotFound(id);
+      return card(id);
+    }, { detail: { tags: ["models"], summary: "One served model" } });
 }
