@@ -33,6 +33,18 @@ describe("completions extras", () => {
     }
   });
 
+  test("echoed token-id prompts keep their special tokens, so text_offset points into the text", async () => {
+    const ids = [1, 415, 5565]; // <s> then two ordinary tokens in the Llama 2 tokenizer
+    const res = await post(url, { model: MODEL_NAME, prompt: ids, max_tokens: 1, echo: true, logprobs: 0, temperature: 0 });
+    expect(res.status).toBe(200);
+    const c = res.json.choices[0];
+    expect(c.text.startsWith("<s>")).toBe(true);
+    const offsets = c.logprobs.text_offset as number[];
+    expect(offsets[0]).toBe(0);
+    expect(offsets[1]).toBe("<s>".length); // past the special token, which the text now holds
+    offsets.forEach((o, i) => { expect(o).toBeLessThanOrEqual(c.text.length); if (i > 0) expect(o).toBeGreaterThanOrEqual(offsets[i - 1]); });
+  });
+
   test("logprobs: true reads as 1, false as none", async () => {
     const yes = await post(url, { model: MODEL_NAME, prompt: "Hi", max_tokens: 2, logprobs: true });
     expect(yes.status).toBe(200);

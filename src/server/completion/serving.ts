@@ -102,7 +102,8 @@ async function promptInputs(state: ServerState, req: CompletionRequest): Promise
     const bad = ids.find((id) => id < 0 || id >= vocab);
     if (bad !== undefined) throw new BadRequestError(`prompt ${i} holds token id ${bad}, outside the vocabulary [0, ${vocab})`, "prompt");
     if (ids.length > state.maxModelLen) return { ids, text: "" }; // refused for its length once its params are built
-    return { ids, text: await state.tokenizers.decode(ids, req.skip_special_tokens ?? true) };
+    // Echo keeps special tokens, as vLLM decodes them, so text_offset points into the text.
+    return { ids, text: await state.tokenizers.decode(ids, false) };
   };
   let out: { ids: number[]; text: string }[];
   if (typeof p === "string") out = [await fromText(p)];
