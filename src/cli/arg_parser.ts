@@ -13,6 +13,8 @@ export interface FlagSpec {
   negatable?: boolean;
   /** Environment variable used when the flag is absent. */
   env?: string;
+  /** Other spellings: "tp" (written -tp) or a long name such as "kv-cache-memory-bytes". */
+  aliases?: readonly string[];
 }
 
 export class ArgError extends Error {}
@@ -25,18 +27,30 @@ export interface ParsedArgs {
 
 export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): ParsedArgs {
   const byName = new Map(specs.map((s) => [s.name, s]));
+  const short = new Map<string, FlagSpec>();
+  for (const s of specs) for (const a of s.aliases ?? []) (a.length <= 3 ? short : byName).set(a, s);
   const values: Record<string, unknown> = {};
   const positionals: string[] = [];
   let help = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "-h" || a === "--help") { help = true; continue; }
+    if (isShortOption(a)) {
+      const [flag, inlineShort] = splitEq(a.slice(1));
+      const spec = short.get(flag);
+      if (!spec) throw new ArgError(`unrecognized argument: -${flag} (see --help)`);
+      argv = [...argv.slice(0, i), `--${spec.name}`, ...(inlineShort === undefined ? [] : [inlineShort]), ...argv.slice(i + 1)];
+      i--;
+      continue;
+    }
     if (!a.startsWith("--") || a === "--") { positionals.push(a); continue; }
     let [name, inline] = splitEq(a.slice(2));
     name = name.replaceAll("_", "-");
     let spec = byName.get(name);
-    if (!spec && name.startsWith("no-") && byName.get(name.slice(3))?.negatable) {
-      values[name.slice(3)] = false;
+    if (spec && spec.name !== name) name = spec.name;
+    const negated = spec ? undefined : byName.get(name.slice(3));
+    if (name.startsWith("no-") && negated?.negatable) {
+      values[negated.name] = false;
       continue;
     }
     if (!spec) throw new ArgError(`unrecognized argument: --${name} (see --help)`);
@@ -46,7 +60,7 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): 
     }
     if (spec.type === "strings") {
       const list: string[] = inline !== undefined ? [inline] : [];
-      while (inline === undefined && i + 1 < argv.length && !argv[i + 1].startsWith("--")) list.push(argv[++i]);
+      while (inline === undefined && i + 1 < argv.length && !isOption(argv[i + 1])) list.push(argv[++i]);
       if (list.length === 0) throw new ArgError(`argument --${name}: expected at least one value`);
       values[name] = [...((values[name] as string[]) ?? []), ...list];
       continue;
@@ -61,6 +75,15 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): 
     values[s.name] = fromEnv !== undefined && fromEnv !== "" ? convert(s, fromEnv) : s.default;
   }
   return { values, positionals, help };
+}
+
+/** -tp, -x: a single dash and a letter; "-1" stays a value and "-" a positional. */
+function isShortOption(a: string): boolean {
+  return /^-[A-Za-z]/.test(a);
+}
+
+function isOption(a: string): boolean {
+  return a.startsWith("--") || isShortOption(a);
 }
 
 function splitEq(s: string): [string, string | undefined] {

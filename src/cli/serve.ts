@@ -16,11 +16,14 @@ import { VERSION } from "../version";
 import { DEFAULT_ITERATION_TIMEOUT_MS } from "../engine/async_llm";
 import { ArgError, type FlagSpec, formatHelp, parseArgs } from "./arg_parser";
 import { HUB_FLAGS, withResolvedModel } from "./hub_flags";
+import { expandConfigFile } from "./config_file";
+import { COMPAT_FLAGS, checkCompatFlags, checkTokenizerFlag } from "./serve_flags";
 
 const SERVE_FLAGS: FlagSpec[] = [
   { name: "host", type: "string", default: "0.0.0.0", help: "address to listen on" },
   { name: "port", type: "int", default: 8000, help: "port to listen on (0 picks a free one)" },
-  { name: "api-key", type: "string", env: "VLLM_API_KEY", help: "require `Authorization: Bearer <key>` on every route except /health, /ping, /version, /metrics, /docs, /openapi.json" },
+  { name: "config", type: "string", help: "YAML file of `flag: value` (vLLM's --config); flags on the command line win" },
+  { name: "api-key", type: "strings", env: "VLLM_API_KEY", help: "one or more keys, any of which is accepted: require `Authorization: Bearer <key>` on every route except /health, /ping, /version, /metrics, /docs, /openapi.json" },
   { name: "served-model-name", type: "strings", help: "names clients use in `model` (one or more); default: the --model value" },
   { name: "dtype", type: "string", default: "auto", choices: ["auto", "half", "float16", "bfloat16", "float", "float32"], help: "compute dtype; each backend has one so far (cpu: float32, cuda: bfloat16) and the log says when the choice differs" },
   { name: "max-num-queued-reqs", type: "int", help: "most sequences (prompts × n) waiting beyond the --max-num-seqs that run at once; past it new requests get a 503 (default: no cap)" },
@@ -38,10 +41,12 @@ const SERVE_FLAGS: FlagSpec[] = [
   { name: "disable-log-stats", type: "bool", default: false, help: "turn off the periodic throughput / queue / KV-cache log line" },
   { name: "log-level", type: "string", default: "info", choices: LOG_LEVELS, help: "least severe level that is logged" },
   { name: "enforce-eager", type: "bool", default: false, help: "accepted for compatibility; no backend captures graphs yet" },
-  { name: "tensor-parallel-size", type: "int", default: 1, help: "GPUs to shard the model over; only 1 is supported yet" },
+  { name: "tokenizer", type: "string", help: "tokenizer directory; only the model's own is supported yet (the model's path, or omit it)" },
+  { name: "tensor-parallel-size", type: "int", default: 1, aliases: ["tp"], help: "GPUs to shard the model over; only 1 is supported yet" },
   { name: "shutdown-timeout", type: "float", default: 30, help: "seconds a SIGTERM/SIGINT waits for in-flight requests before aborting them" },
   ...ENGINE_FLAGS,
   ...HUB_FLAGS,
+  ...COMPAT_FLAGS,
 ];
 
 export const SERVE_USAGE = "vllm serve [MODEL] [options]";
@@ -53,7 +58,7 @@ export function serveHelp(): string {
     SERVE_FLAGS);
 }
 
-interface ServeArgs {
+export interface ServeArgs {
   host: string;
   port: number;
   logLevel: LogLevel;
@@ -72,17 +77,29 @@ interface ServeArgs {
  * reported here. The returned promise resolves to the exit code after a signal's graceful stop.
  */
 export function runServe(argv: string[]): number | Promise<number> {
-  const { values, positionals, help } = parseArgs(argv, SERVE_FLAGS);
-  if (help) { console.log(serveHelp()); return 0; }
-  if (positionals.length > 1) throw new ArgError(`unrecognized arguments: ${positionals.slice(1).join(" ")}`);
-  if (positionals.length === 1) values["model"] = positionals[0];
-  const serve = serveArgsFrom(values);
-  const args = engineArgsFrom(values);
+  const parsed = parseServeFlags(argv);
+  if (parsed === "help") { console.log(serveHelp()); return 0; }
+  const { values, serve, args, warnings } = parsed;
   const log = new Logger(serve.logLevel);
+  for (const w of warnings) log.warning(w);
   return withResolvedModel("serve", values, (line) => log.info(line), (model) => {
     log.info(`vllm-bun ${VERSION}: loading ${model.servedName}${model.dir === model.servedName ? "" : ` from ${model.dir}`}`);
     return startServe(serve, { ...args, model: model.dir }, model.servedName, log).catch(reportStartupError);
   });
+}
+
+/**
+ * The serve command line (with --config expanded) checked as startup checks it, without loading anything:
+ * ArgError for a bad or refused flag, else the parsed values and one warning line per no-op flag given.
+ */
+export function parseServeFlags(argv: readonly string[]): "help" | { values: Record<string, unknown>; serve: ServeArgs; args: EngineArgs; warnings: string[] } {
+  const { values, positionals, help } = parseArgs(expandConfigFile(argv, SERVE_FLAGS), SERVE_FLAGS);
+  if (help) return "help";
+  if (positionals.length > 1) throw new ArgError(`unrecognized arguments: ${positionals.slice(1).join(" ")}`);
+  if (positionals.length === 1) values["model"] = positionals[0];
+  const warnings = checkCompatFlags(values);
+  checkTokenizerFlag(values);
+  return { values, serve: serveArgsFrom(values), args: engineArgsFrom(values), warnings };
 }
 
 // Startup now awaits the template check, so its errors arrive as a rejection: reported as main() reports
@@ -153,8 +170,8 @@ function serveArgsFrom(v: Record<string, unknown>): ServeArgs {
   if (queued !== null && queued < 1) throw new ArgError(`argument --max-num-queued-reqs: must be at least 1, got ${queued}`);
   const timeout = v["shutdown-timeout"] as number;
   if (!(timeout >= 0)) throw new ArgError(`argument --shutdown-timeout: must be non-negative, got ${timeout}`);
-  const apiKey = (v["api-key"] as string | undefined) ?? null;
-  if (apiKey === "") throw new ArgError("argument --api-key: must not be empty");
+  const apiKeys = (v["api-key"] as string[] | undefined) ?? [];
+  if (apiKeys.some((k) => k === "")) throw new ArgError("argument --api-key: must not be empty");
   const limits = limitFlags(v);
   const template = loadChatTemplate((v["chat-template"] as string | undefined) ?? null);
   const names = (v["served-model-name"] as string[] | undefined) ?? null;
@@ -172,7 +189,8 @@ function serveArgsFrom(v: Record<string, unknown>): ServeArgs {
     servedModelNames: names,
     chatTemplatePath: template?.path ?? null,
     config: {
-      apiKey,
+      apiKey: apiKeys[0] ?? null,
+      extraApiKeys: apiKeys.slice(1),
       chatTemplate: template?.text ?? null,
       chatTemplateSource: template?.source ?? null,
       generationConfig: v["generation-config"] as "auto" | "vllm",

@@ -27,7 +27,7 @@ export const ENGINE_FLAGS: FlagSpec[] = [
   { name: "block-size", type: "int", default: 16, help: "tokens per KV cache block", choices: undefined },
   { name: "enable-prefix-caching", type: "bool", default: true, negatable: true, help: "reuse KV blocks of prompt prefixes seen before" },
   { name: "enable-chunked-prefill", type: "bool", default: true, negatable: true, help: "split long prompts across steps" },
-  { name: "kv-cache-memory", type: "size", default: 4 * 1024 ** 3, help: "bytes for the KV cache on the CPU (e.g. 2GiB)" },
+  { name: "kv-cache-memory", type: "size", default: 4 * 1024 ** 3, aliases: ["kv-cache-memory-bytes"], help: "bytes for the KV cache on the CPU (e.g. 2GiB); also --kv-cache-memory-bytes (vLLM's name)" },
   { name: "cpu-threads", type: "int", help: "kernel threads on the CPU backend; default: all CPUs" },
   { name: "seed", type: "int", default: 0, help: "random seed for requests without their own seed" },
   { name: "max-logprobs", type: "int", default: 20, help: "largest logprobs / prompt_logprobs a request may ask for" },

@@ -5,11 +5,13 @@ import { createHash, timingSafeEqual } from "node:crypto";
 export const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/health", "/ping", "/version", "/metrics", "/docs", "/openapi.json"]);
 
 export class ApiKeyChecker {
-  private readonly digest: Buffer;
+  private readonly digests: Buffer[];
 
-  constructor(apiKey: string) {
-    if (apiKey.length === 0) throw new Error("the API key must not be empty");
-    this.digest = sha256(apiKey);
+  /** Any one of the keys is accepted. */
+  constructor(apiKey: string | readonly string[]) {
+    const keys = typeof apiKey === "string" ? [apiKey] : apiKey;
+    if (keys.length === 0 || keys.some((k) => k.length === 0)) throw new Error("the API key must not be empty");
+    this.digests = keys.map(sha256);
   }
 
   /** True when the path needs no key or the header carries the right one. */
@@ -18,7 +20,11 @@ export class ApiKeyChecker {
     const m = /^Bearer\s+(.+)$/i.exec(authorization ?? "");
     if (!m) return false;
     // Comparing fixed-length digests keeps the time independent of the key and of the guess.
-    return timingSafeEqual(sha256(m[1].trim()), this.digest);
+    // Every key is compared, so the time says nothing about which one matched.
+    const guess = sha256(m[1].trim());
+    let ok = false;
+    for (const d of this.digests) ok = timingSafeEqual(guess, d) || ok;
+    return ok;
   }
 }
 

@@ -26,6 +26,8 @@ export interface ServerConfig {
   /** Names clients may use in `model`; the first one labels metrics and responses without a model. */
   servedModelNames: string[];
   apiKey: string | null;
+  /** More keys accepted beside apiKey (several --api-key values). */
+  extraApiKeys?: readonly string[];
   /** Overrides the tokenizer's chat template (--chat-template). */
   chatTemplate: string | null;
   /** "auto" applies generation_config.json's sampling defaults; "vllm" ignores them. */
@@ -104,7 +106,7 @@ export class ServerState {
     this.maxModelLen = loaded.maxModelLen;
     this.modelPath = loaded.modelDir;
     this.metrics = new ServerMetrics(loaded.engine, config.servedModelNames[0], loaded.maxModelLen, { blockSize: loaded.config.cache.blockSize, numBlocks: loaded.numBlocks });
-    this.auth = config.apiKey === null ? null : new ApiKeyChecker(config.apiKey);
+    this.auth = config.apiKey === null ? null : new ApiKeyChecker([config.apiKey, ...(config.extraApiKeys ?? [])]);
     this.limits = {
       maxLogprobs: config.maxLogprobs, maxN: config.maxN, maxStopStrings: config.maxStopStrings, vocabSize: loaded.modelConfig.vocabSize,
     };
