@@ -135,7 +135,8 @@ export function parseSize(raw: string, flag: string): number {
 export function formatHelp(usage: string, description: string, specs: readonly FlagSpec[]): string {
   const lines = [`usage: ${usage}`, "", description, "", "options:"];
   for (const s of specs) {
-    const flag = `--${s.name}${s.negatable ? `, --no-${s.name}` : ""}${s.type === "bool" ? "" : ` ${s.type.toUpperCase()}`}`;
+    const aliases = (s.aliases ?? []).map((x) => `, ${x.length <= 3 ? "-" : "--"}${x}`).join("");
+    const flag = `--${s.name}${aliases}${s.negatable ? `, --no-${s.name}` : ""}${s.type === "bool" ? "" : ` ${s.type.toUpperCase()}`}`;
     const def = s.default === undefined || s.default === null ? "" : ` (default: ${JSON.stringify(s.default)})`;
     const env = s.env ? ` [env ${s.env}]` : "";
     const choices = s.choices ? ` {${s.choices.join(",")}}` : "";
