@@ -31,23 +31,29 @@ int vk_check(cudaError_t err, const char* what);
 /* After a launch: records a launch failure (bad configuration, no kernel image for the device). */
 #define VK_CHECK_LAUNCH(what) vk_check(cudaGetLastError(), what)
 
-/* A bad id found by a kernel. Kernels write it to mapped host memory, so the host reads it without a
- * copy; vk_last_error() turns it into the recorded failure (runtime.cu formats it by `kind`). The first
- * one wins until vk_clear_error(). */
+/* A bad id found by a kernel: vk_last_error() turns the report into the recorded failure (runtime.cu
+ * formats it by `kind`). The first reporter wins a claim word in device memory (no atomics on host
+ * memory, which PCIe may not offer) and writes the report to mapped host memory, so the host reads it
+ * without a copy. Both are reset by vk_clear_error(). */
 enum { VK_FAULT_EMBEDDING_ID = 1, VK_FAULT_SAMPLE_ROW, VK_FAULT_SAMPLE_FORCED, VK_FAULT_SAMPLE_OP_TOKEN, VK_FAULT_SAMPLE_MASK_ROW };
-struct vk_fault {
-  int claimed, ready; /* ready is set last, so a host that sees it sees the fields */
+struct vk_fault_report {
+  int ready; /* written last, so a host that sees it sees the fields */
   int kind, index, value, limit;
 };
-/* The record kernels report into (a device-visible pointer); NULL when the runtime could not start. */
-vk_fault* vk_fault_record(void);
+struct vk_fault {
+  int* claimed;            /* device memory; NULL when the runtime could not start */
+  vk_fault_report* report; /* mapped host memory (its device address equals the host one) */
+};
+/* Where kernels report, passed to them by value. */
+vk_fault vk_fault_record(void);
 
-/* Records `value` (entry or token `index`) outside [0, limit); any thread may call it. */
-__device__ __forceinline__ void vk_report_fault(vk_fault* f, int kind, int index, int value, int limit) {
-  if (!f || atomicCAS(&f->claimed, 0, 1) != 0) return;
-  f->kind = kind, f->index = index, f->value = value, f->limit = limit;
+/* Records `value` (of entry or token `index`) outside [0, limit); any thread may call it. */
+__device__ __forceinline__ void vk_report_fault(vk_fault f, int kind, int index, int value, int limit) {
+  if (!f.claimed || atomicCAS(f.claimed, 0, 1) != 0) return;
+  volatile vk_fault_report* r = f.report;
+  r->kind = kind, r->index = index, r->value = value, r->limit = limit;
   __threadfence_system();
-  *(volatile int*)&f->ready = 1;
+  r->ready = 1;
 }
 
 /* Device scratch that only grows (attention partials); NULL (failure recorded) if it cannot. Slots

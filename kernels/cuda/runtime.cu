@@ -11,7 +11,7 @@ static struct {
   cudaStream_t stream;
   int sm_count, smem_optin;
   char name[320];
-  vk_fault* fault; /* mapped host memory: written by kernels, read here without a copy */
+  vk_fault fault; /* where kernels report bad ids (common.cuh) */
 } rt;
 
 static char last_error[1024];
@@ -36,7 +36,7 @@ int vk_check(cudaError_t err, const char* what) {
 
 /* A fault a kernel reported becomes the recorded failure, unless an earlier failure holds the slot. */
 static void take_fault(void) {
-  volatile vk_fault* f = rt.fault;
+  volatile vk_fault_report* f = rt.fault.report;
   if (!f || !f->ready || has_error) return;
   __atomic_thread_fence(__ATOMIC_ACQUIRE);
   int index = f->index, value = f->value, limit = f->limit;
@@ -69,17 +69,16 @@ const char* vk_last_error(void) {
 void vk_clear_error(void) {
   has_error = 0;
   last_error[0] = 0;
-  if (rt.fault) {
-    volatile vk_fault* f = rt.fault;
-    f->ready = 0;
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    f->claimed = 0;
+  if (rt.fault.claimed) {
+    rt.fault.report->ready = 0;
+    /* Queued: a kernel queued before this call and still to run may report after it. */
+    vk_check(cudaMemsetAsync(rt.fault.claimed, 0, sizeof(int), rt.stream), "vk_clear_error: cudaMemsetAsync");
   }
   cudaGetLastError(); /* drop a non-sticky launch error too, so it is not reported twice */
 }
 
-vk_fault* vk_fault_record(void) {
-  return vk_stream() ? rt.fault : NULL;
+vk_fault vk_fault_record(void) {
+  return vk_stream() ? rt.fault : vk_fault{NULL, NULL};
 }
 
 /* Device 0 of what CUDA_VISIBLE_DEVICES exposes; the stream does not synchronize with the legacy
@@ -92,14 +91,18 @@ static void start(void) {
   if (vk_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties")) return;
   if (vk_check(cudaStreamCreateWithFlags(&rt.stream, cudaStreamNonBlocking), "cudaStreamCreate")) return;
   /* With unified addressing the mapped host pointer is also the device pointer. */
-  void* fault = NULL;
-  if (vk_check(cudaHostAlloc(&fault, sizeof(vk_fault), cudaHostAllocMapped), "cudaHostAlloc (fault record)")) return;
-  memset(fault, 0, sizeof(vk_fault));
   if (!prop.unifiedAddressing) {
-    vk_fail("device %s has no unified addressing (the fault record needs it)", prop.name);
+    vk_fail("device %s has no unified addressing (the fault report needs it)", prop.name);
     return;
   }
-  rt.fault = (vk_fault*)fault;
+  void *report = NULL, *claimed = NULL;
+  if (vk_check(cudaHostAlloc(&report, sizeof(vk_fault_report), cudaHostAllocMapped), "cudaHostAlloc (fault report)"))
+    return;
+  memset(report, 0, sizeof(vk_fault_report));
+  if (vk_check(cudaMalloc(&claimed, sizeof(int)), "cudaMalloc (fault claim)") ||
+      vk_check(cudaMemset(claimed, 0, sizeof(int)), "cudaMemset (fault claim)"))
+    return;
+  rt.fault = vk_fault{(int*)claimed, (vk_fault_report*)report};
   rt.sm_count = prop.multiProcessorCount;
   rt.smem_optin = (int)prop.sharedMemPerBlockOptin;
   snprintf(rt.name, sizeof rt.name, "%s, sm_%d%d", prop.name, prop.major, prop.minor);

@@ -31,7 +31,7 @@ struct Args {
   float* op_saved;
   const int32_t* bitmasks;
   int n_bitmask_rows, bitmask_words;
-  vk_fault* fault;
+  vk_fault fault;
 };
 
 struct Smem {
