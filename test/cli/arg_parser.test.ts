@@ -28,3 +28,14 @@ describe("arg parser", () => {
     expect(a.maxNumSeqs).toBe(256);
   });
 });
+
+describe("--structured-outputs-max-whitespace bounds", () => {
+  const parse = (v: string) => engineArgsFrom(parseArgs(["--structured-outputs-max-whitespace", v], ENGINE_FLAGS).values).structuredOutputsMaxWhitespace;
+  test("0, the default 4 and 1024 are taken; -1 is unbounded; 1025 is refused naming the flag", () => {
+    expect(parse("0")).toBe(0);
+    expect(engineArgsFrom(parseArgs([], ENGINE_FLAGS).values).structuredOutputsMaxWhitespace).toBe(4);
+    expect(parse("1024")).toBe(1024);
+    expect(parse("-1")).toBeNull();
+    expect(() => parse("1025")).toThrow(/--structured-outputs-max-whitespace/);
+  });
+});
