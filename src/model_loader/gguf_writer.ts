@@ -1,7 +1,7 @@
 // GGUF v3 writer: header (metadata, tensor infos), padding to the alignment, then each tensor's bytes
 // padded to the alignment, in the order given (the layout llama.cpp expects). Tensor bytes may be produced
 // on demand, so converting a model holds one quantized tensor in memory at a time.
-import { writeFileAtomically } from "./atomic_write";
+import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { ModelLoadError } from "./errors";
 import { alignUp, type GgufValue } from "./gguf";
 import {
@@ -40,17 +40,25 @@ export function writeGguf(path: string, kvs: GgufKV[], tensors: GgufTensorToWrit
     header.u32(ggmlType(t.type).id).u64(BigInt(offset));
     offset = alignUp(offset + nbytes, alignment);
   }
-  writeFileAtomically(path, (put) => {
+  const tmp = `${path}.partial-${process.pid}`;
+  const fd = openSync(tmp, "w");
+  try {
     const head = header.bytes();
-    put(head);
-    put(new Uint8Array(alignUp(head.byteLength, alignment) - head.byteLength));
+    writeAll(fd, head);
+    writeAll(fd, new Uint8Array(alignUp(head.byteLength, alignment) - head.byteLength));
     for (const t of tensors) {
       const data = typeof t.data === "function" ? t.data() : t.data;
       if (data.byteLength !== checkTensor(path, t)) throw new ModelLoadError(path, `cannot write: produced ${data.byteLength} bytes`, t.name);
-      put(data);
-      put(new Uint8Array(alignUp(data.byteLength, alignment) - data.byteLength));
+      writeAll(fd, data);
+      writeAll(fd, new Uint8Array(alignUp(data.byteLength, alignment) - data.byteLength));
     }
-  });
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
 }
 
 function checkTensor(path: string, t: GgufTensorToWrite): number {
@@ -133,3 +141,7 @@ class ByteBuilder {
   }
 }
 
+function writeAll(fd: number, buf: Uint8Array): void {
+  let off = 0;
+  while (off < buf.byteLength) off += writeSync(fd, buf, off, buf.byteLength - off);
+}

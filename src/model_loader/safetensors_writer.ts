@@ -1,6 +1,6 @@
 // Safetensors writer for generated checkpoints (test models, the built-in demo model).
 // Streams each tensor straight to disk so a 1 GB model never exists twice in memory.
-import { writeFileAtomically } from "./atomic_write";
+import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { ModelLoadError } from "./errors";
 import { dtypeSize, isDtype, type SafetensorsDtype } from "./safetensors";
 
@@ -23,11 +23,19 @@ export function writeSafetensors(path: string, tensors: TensorToWrite[], metadat
   const prefix = new Uint8Array(8);
   new DataView(prefix.buffer).setBigUint64(0, BigInt(header.byteLength), true);
 
-  writeFileAtomically(path, (put) => {
-    put(prefix);
-    put(header);
-    for (const t of tensors) put(t.data);
-  });
+  const tmp = `${path}.partial-${process.pid}`;
+  const fd = openSync(tmp, "w");
+  try {
+    writeAll(fd, prefix);
+    writeAll(fd, header);
+    for (const t of tensors) writeAll(fd, t.data);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
 }
 
 function encodeHeader(path: string, tensors: TensorToWrite[], metadata?: Record<string, string>): Uint8Array {
@@ -59,4 +67,9 @@ function checkTensor(path: string, t: TensorToWrite, names: Set<string>): void {
   if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`bad shape [${t.shape}]`);
   const nbytes = t.shape.reduce((a, d) => a * d, dtypeSize(t.dtype));
   if (nbytes !== t.data.byteLength) fail(`shape [${t.shape}] of ${t.dtype} needs ${nbytes} bytes, data has ${t.data.byteLength}`);
+}
+
+function writeAll(fd: number, buf: Uint8Array): void {
+  let off = 0;
+  while (off < buf.byteLength) off += writeSync(fd, buf, off, buf.byteLength - off);
 }
