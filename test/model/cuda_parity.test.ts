@@ -10,13 +10,13 @@
  */
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { cudaAvailable } from "../../src/backend/select";
 import { createEngine } from "../../src/entrypoints/from_engine_args";
 import { makeSamplingParams } from "../../src/engine/sampling_params";
 import { Generator } from "../../src/sample/generator";
 import { applyChatTemplate } from "../../src/tokenizer/chat_template";
-import { REPO_ROOT, tinyModelDir, type TinyModelName } from "../support/tiny_models";
+import { modelDigest, REPO_ROOT, tinyModelDir, type TinyModelName } from "../support/tiny_models";
 import { testEngineArgs } from "../support/engine_args";
 
 interface Case {
@@ -24,7 +24,7 @@ interface Case {
   top_logprobs: [number, number][][]; prompt_logprobs: number[] | null;
 }
 const FIXTURE = join(REPO_ROOT, "test", "fixtures", "hf_models.json");
-const fixture: { models: { name: TinyModelName; dir: string; cases: Case[] }[] } | null = existsSync(FIXTURE) ? JSON.parse(readFileSync(FIXTURE, "utf8")) : null;
+const fixture: { models: { name: TinyModelName; dir: string; digest: string; cases: Case[] }[] } | null = existsSync(FIXTURE) ? JSON.parse(readFileSync(FIXTURE, "utf8")) : null;
 const LOGPROB_TOL = 2 ** -6; // of the model's logprob scale
 const MARGIN = 2 ** -7; // of the scale: greedy steps with a closer HF top-2 may flip under bf16
 const BATCH_MARGIN = 0.1; // batching changes GEMM tiling only: flips need a much closer tie
@@ -35,7 +35,7 @@ describe.skipIf(!available || fixture === null)("CUDA backend: HF transformers p
   for (const m of fixture?.models ?? []) {
     test(`${m.name}: greedy tokens, top-5 logprobs and prompt logprobs`, () => {
       const dir = tinyModelDir(m.name);
-      expect(basename(dir), "regenerate test/fixtures/hf_models.json with scripts/gpu/fixtures.sh").toBe(m.dir);
+      expect(modelDigest(dir), "regenerate test/fixtures/hf_models.json with scripts/fixtures/model_fixtures.py").toBe(m.digest);
       const { engine, tokenizer, modelConfig, backend } = createEngine(testEngineArgs(dir, { device: "cuda" }));
       expect(backend.name).toBe("cuda");
       const inputs = m.cases.map((c) => ({

