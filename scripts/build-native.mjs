@@ -16,7 +16,7 @@ const OUT_DIR = join(ROOT, "build", "native");
 const CC = process.env.CC || "cc";
 
 const COMPILE_FLAGS = ["-O3", "-fPIC", "-pthread", "-std=c11", "-fvisibility=hidden", "-Wall", "-Wextra",
-  "-Wno-unused-parameter", `-I${INCLUDE_DIR}`];
+  "-Wno-unused-parameter", "-fopenmp-simd", `-I${INCLUDE_DIR}`];
 const X86_VARIANTS = [
   { name: "portable", flags: [] },
   { name: "avx2", flags: ["-mavx2", "-mfma", "-mf16c"] },

@@ -53,6 +53,10 @@ static inline void vk_convert_f32(float* dst, const void* src, int dtype, int64_
   else memcpy(dst, src, (size_t)n * sizeof(float));
 }
 
+/* The k (1 <= k <= n) largest of x[0..n) into id/v, largest first, lower index first on ties, NaN below every
+ * number (topk.c; also the sampler's top-k). */
+void vk_topk_row(int32_t* id, float* v, const float* x, int n, int k);
+
 /* Records the first failure of the calling thread for vk_last_error() (printf-style; library.c). */
 void vk_fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 

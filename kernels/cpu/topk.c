@@ -32,7 +32,7 @@ static void sift_down(float* v, int32_t* id, int n, int i) {
   }
 }
 
-static void topk_row(int32_t* id, float* v, const float* x, int n, int k) {
+void vk_topk_row(int32_t* id, float* v, const float* x, int n, int k) {
   if (k == 0) return;
   for (int i = 0; i < k; i++) v[i] = x[i], id[i] = i;
   for (int i = k / 2 - 1; i >= 0; i--) sift_down(v, id, k, i);
@@ -67,7 +67,7 @@ static void topk_rows(void* arg, int begin, int end) {
   const topk_job* j = arg;
   for (int r = begin; r < end; r++) {
     int64_t o = (int64_t)r * j->k;
-    topk_row(j->ids + o, j->vals + o, j->x + (int64_t)r * j->n_cols, j->n_cols, j->kept);
+    vk_topk_row(j->ids + o, j->vals + o, j->x + (int64_t)r * j->n_cols, j->n_cols, j->kept);
     for (int i = j->kept; i < j->k; i++) j->ids[o + i] = -1, j->vals[o + i] = -INFINITY;
   }
 }

@@ -1,6 +1,6 @@
 /* vllm-bun kernel ABI, core part: what every kernel library (cpu, cuda, rocm) implements.
  * vk_cpu.h adds what only the CPU library has (threads, CPU features), vk_device.h what only a GPU
- * library has (devices, copies, fused and sampling ops). A library exports exactly the functions of
+ * library has (devices, copies, fused ops). A library exports exactly the functions of
  * the headers it includes, nothing more.
  *
  * Conventions
@@ -89,11 +89,16 @@ void vk_reshape_and_cache(vk_act* k_cache, vk_act* v_cache, const vk_act* k, con
  * (so they must be written with vk_reshape_and_cache first). Query row i of a sequence with q_len rows
  * sits at position seq_lens[s] - q_len + i and attends to cache positions [0, that position].
  * block_tables: [n_seqs, max_blocks_per_seq]. GQA: q head h reads kv head h / (n_q_heads / n_kv_heads).
- * Softmax in f32 with max subtraction; scale is usually head_dim^-0.5. */
+ * Softmax in f32 with max subtraction; scale is usually head_dim^-0.5.
+ * max_query_len: the largest q_len of the batch (1: decode only; a library may skip its prefill path).
+ * sliding_window > 0: a query at position p sees only keys at positions > p - sliding_window (0: all).
+ * soft_cap > 0: each scaled score s becomes soft_cap * tanh(s / soft_cap) before the softmax (0: off).
+ * A library that cannot honour a non-zero sliding_window or soft_cap records a failure and writes nothing. */
 void vk_paged_attention(vk_act* out, const vk_act* q, const vk_act* k_cache, const vk_act* v_cache,
                         const int32_t* block_tables, int max_blocks_per_seq, const int32_t* seq_lens,
-                        const int32_t* query_start_loc, int n_seqs, int n_q_heads, int n_kv_heads,
-                        int head_dim, int block_size, float scale);
+                        const int32_t* query_start_loc, int n_seqs, int max_query_len, int n_q_heads,
+                        int n_kv_heads, int head_dim, int block_size, float scale, int sliding_window,
+                        float soft_cap);
 
 /* out[r, :] = log_softmax(x[r, :]) computed in f32 (out may alias x). */
 void vk_log_softmax(float* out, const float* x, int n_rows, int n_cols);
@@ -101,6 +106,37 @@ void vk_log_softmax(float* out, const float* x, int n_rows, int n_cols);
 /* The k largest entries of each row, largest first; ties keep the lower index first; NaN ranks below
  * every number. out_ids/out_vals: [n_rows, k]; slots past n_cols get id -1 and -inf. */
 void vk_topk(int32_t* out_ids, float* out_vals, const float* x, int n_rows, int n_cols, int k);
+
+/* Sampling inside the library (a GPU library's logits never leave the device; only token ids and logprobs
+ * come back), with the semantics of the host reference src/sample/sampler.ts. The CPU library runs one entry
+ * per task on its worker pool.
+ * Entry r reads row rows[r] of logits ([n_logit_rows, vocab] f32) and writes out_tokens[r]:
+ * - fparams[r] = {temperature, top_p, min_p, u}, iparams[r] = {top_k, n_logprobs, forced_token, bitmask_row}
+ *   ([n_rows, 4] each). forced_token >= 0 scores that token instead of sampling (prompt logprobs).
+ * - Logits processors: ops [op_starts[r], op_starts[r+1]) of op_tokens (distinct within a row) and op_params
+ *   ([n_ops, 3] = add, repetition penalty, subtract): x = x + add (-inf masks), then x = x > 0 ? x / rep :
+ *   x * rep unless rep == 1, then x = x - subtract, each step rounded to f32. The logits are as before when the
+ *   call returns: a GPU library applies the ops in place and restores them from op_saved ([n_ops] scratch), so
+ *   rows with ops must be distinct; the CPU library processes a private copy (op_saved unused). Then, with
+ *   bitmask_row >= 0, token i is -inf unless bit i%32 of word i/32 of bitmasks[bitmask_row]
+ *   ([n_bitmask_rows, bitmask_words]) is set (tokens past bitmask_words * 32 stay).
+ * - temperature < 1e-5: the first maximum. Else p = exp((x - max) / temperature) in f64; keep p >= min_p,
+ *   then the top_k largest (ties kept; 0 = off), then the smallest set of the largest p holding top_p of the
+ *   kept mass (ties kept); the token is the first, in index order, whose cumulative kept p exceeds u * total.
+ * - n_logprobs >= 0: out_logprobs[r] and out_ranks[r] (1-based; ties rank by index) of the token under
+ *   log_softmax of the raw logits, and the top n_logprobs (<= VK_SAMPLE_MAX_LOGPROBS) into
+ *   out_top_ids / out_top_logprobs ([n_rows, VK_SAMPLE_MAX_LOGPROBS], largest first, lower index first on
+ *   ties; unused slots -1 / -inf).
+ * - Checked ids (a failure, see the conventions above): rows[r] in [0, n_logit_rows), forced_token < vocab,
+ *   bitmask_row < n_bitmask_rows, every op token in [0, vocab). Such an entry touches no logits and gets
+ *   token -1; the other entries are sampled. op_starts must be non-decreasing from 0 to n_ops; the caller
+ *   checks that. */
+enum { VK_SAMPLE_MAX_LOGPROBS = 20 };
+void vk_sample(int32_t* out_tokens, float* out_logprobs, int32_t* out_ranks, int32_t* out_top_ids,
+               float* out_top_logprobs, float* op_saved, float* logits, int n_logit_rows, int vocab,
+               const int32_t* rows, int n_rows, const double* fparams, const int32_t* iparams,
+               const int32_t* op_starts, const int32_t* op_tokens, const double* op_params,
+               const int32_t* bitmasks, int n_bitmask_rows, int bitmask_words);
 
 #ifdef __cplusplus
 }

@@ -35,33 +35,15 @@ void vk_rope_and_cache(vk_act* q, vk_act* k, vk_act* k_cache, vk_act* v_cache, c
                        const int32_t* positions, const int32_t* slot_mapping, const float* inv_freq,
                        int n_tokens, int n_q_heads, int n_kv_heads, int head_dim);
 
-/* Sampling on the device, so only token ids and logprobs cross to the host. The CPU library has none (its
- * backend samples on the host, src/sample/sampler.ts, whose semantics this follows).
- * Entry r reads row rows[r] of logits ([n_logit_rows, vocab] f32) and writes out_tokens[r]:
- * - fparams[r] = {temperature, top_p, min_p, u}, iparams[r] = {top_k, n_logprobs, forced_token, bitmask_row}
- *   ([n_rows, 4] each). forced_token >= 0 scores that token instead of sampling (prompt logprobs).
- * - Logits processors: ops [op_starts[r], op_starts[r+1]) of op_tokens (distinct within a row) and op_params
- *   ([n_ops, 3] = add, repetition penalty, subtract): x = x + add (-inf masks), then x = x > 0 ? x / rep :
- *   x * rep unless rep == 1, then x = x - subtract, each step rounded to f32. Applied to logits in place and
- *   undone before the call returns (op_saved: [n_ops] scratch), so rows with ops must be distinct. Then, with
- *   bitmask_row >= 0, token i is -inf unless bit i%32 of word i/32 of bitmasks[bitmask_row]
- *   ([n_bitmask_rows, bitmask_words]) is set (tokens past bitmask_words * 32 stay).
- * - temperature < 1e-5: the first maximum. Else p = exp((x - max) / temperature) in f64; keep p >= min_p,
- *   then the top_k largest (ties kept; 0 = off), then the smallest set of the largest p holding top_p of the
- *   kept mass (ties kept); the token is the first, in index order, whose cumulative kept p exceeds u * total.
- * - n_logprobs >= 0: out_logprobs[r] and out_ranks[r] (1-based; ties rank by index) of the token under
- *   log_softmax of the raw logits, and the top n_logprobs (<= VK_SAMPLE_MAX_LOGPROBS) into
- *   out_top_ids / out_top_logprobs ([n_rows, VK_SAMPLE_MAX_LOGPROBS], largest first, lower index first on
- *   ties; unused slots -1 / -inf).
- * - Checked ids (a failure, see vk_core.h): rows[r] in [0, n_logit_rows), forced_token < vocab, bitmask_row
- *   < n_bitmask_rows, every op token in [0, vocab). Such an entry touches no logits and gets token -1.
- *   op_starts must be non-decreasing from 0 to n_ops; the caller checks that. */
-enum { VK_SAMPLE_MAX_LOGPROBS = 20 };
-void vk_sample(int32_t* out_tokens, float* out_logprobs, int32_t* out_ranks, int32_t* out_top_ids,
-               float* out_top_logprobs, float* op_saved, float* logits, int n_logit_rows, int vocab,
-               const int32_t* rows, int n_rows, const double* fparams, const int32_t* iparams,
-               const int32_t* op_starts, const int32_t* op_tokens, const double* op_params,
-               const int32_t* bitmasks, int n_bitmask_rows, int bitmask_words);
+/* The fused-qkv step before attention: qkv is [n_tokens, n_q_heads + 2 * n_kv_heads, head_dim] (the rows of
+ * one q|k|v projection). Per token: q and k heads are RMS-normalized over head_dim with q_norm / k_norm
+ * (weights [head_dim] in norm_dtype; both NULL: no norm, as in vk_rms_norm otherwise), rotated as vk_rope
+ * does; q goes to q_out [n_tokens, n_q_heads, head_dim], k and v to the caches at slot_mapping[t] (negative
+ * skips), as vk_reshape_and_cache does. head_dim: a multiple of 16, at most 256. */
+void vk_qkv_rope_and_cache(vk_act* q_out, vk_act* k_cache, vk_act* v_cache, const vk_act* qkv, const void* q_norm,
+                           const void* k_norm, int norm_dtype, float eps, const int32_t* positions,
+                           const int32_t* slot_mapping, const float* inv_freq, int n_tokens, int n_q_heads,
+                           int n_kv_heads, int head_dim);
 
 #ifdef __cplusplus
 }

@@ -21,9 +21,13 @@ export const CORE_SYMBOLS = {
   vk_silu_mul: { args: [ptr, ptr, i32, i32], returns: v },
   vk_matmul: { args: [ptr, ptr, ptr, i32, ptr, i32, i32, i32], returns: v },
   vk_reshape_and_cache: { args: [ptr, ptr, ptr, ptr, ptr, i32, i32, i32], returns: v },
-  vk_paged_attention: { args: [ptr, ptr, ptr, ptr, ptr, i32, ptr, ptr, i32, i32, i32, i32, i32, f32], returns: v },
+  vk_paged_attention: { args: [ptr, ptr, ptr, ptr, ptr, i32, ptr, ptr, i32, i32, i32, i32, i32, i32, f32, i32, f32], returns: v },
   vk_log_softmax: { args: [ptr, ptr, i32, i32], returns: v },
   vk_topk: { args: [ptr, ptr, ptr, i32, i32, i32], returns: v },
+  vk_sample: {
+    args: [ptr, ptr, ptr, ptr, ptr, ptr, ptr, i32, i32, ptr, i32, ptr, ptr, ptr, ptr, ptr, ptr, i32, i32],
+    returns: v,
+  },
 } as const;
 
 /** Weight and activation dtype codes of the kernel ABI. */
@@ -65,10 +69,16 @@ export interface CoreKernels {
   reshapeAndCache(kCache: Pointer, vCache: Pointer, k: Pointer, v: Pointer, slotMapping: Pointer, nTokens: number,
     nKvHeads: number, headDim: number): void;
   pagedAttention(out: Pointer, q: Pointer, kCache: Pointer, vCache: Pointer, blockTables: Pointer,
-    maxBlocksPerSeq: number, seqLens: Pointer, queryStartLoc: Pointer, nSeqs: number, nQHeads: number,
-    nKvHeads: number, headDim: number, blockSize: number, scale: number): void;
+    maxBlocksPerSeq: number, seqLens: Pointer, queryStartLoc: Pointer, nSeqs: number, maxQueryLen: number,
+    nQHeads: number, nKvHeads: number, headDim: number, blockSize: number, scale: number, slidingWindow: number,
+    softCap: number): void;
   logSoftmax(out: Pointer, x: Pointer, nRows: number, nCols: number): void;
   topk(outIds: Pointer, outVals: Pointer, x: Pointer, nRows: number, nCols: number, k: number): void;
+  /** Samples (or scores forced tokens of) logits rows; arguments from sampling_abi.ts. Fails on an id outside its table. */
+  sample(outTokens: Pointer, outLogprobs: Pointer, outRanks: Pointer, outTopIds: Pointer, outTopLogprobs: Pointer,
+    opSaved: Pointer, logits: Pointer, nLogitRows: number, vocab: number, rows: Pointer, nRows: number,
+    fparams: Pointer, iparams: Pointer, opStarts: Pointer, opTokens: Pointer, opParams: Pointer, bitmasks: Pointer,
+    nBitmaskRows: number, bitmaskWords: number): void;
 }
 
 /** The core wrappers over a loaded library's symbols (each library module adds its own on top). */
@@ -93,5 +103,6 @@ export function coreKernels(s: Library<typeof CORE_SYMBOLS>["symbols"]): CoreKer
     pagedAttention: s.vk_paged_attention,
     logSoftmax: s.vk_log_softmax,
     topk: s.vk_topk,
+    sample: s.vk_sample,
   };
 }

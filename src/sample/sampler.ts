@@ -1,8 +1,9 @@
 /**
  * The host sampler: one SamplingEntry (sampling_metadata.ts) and its logits row → a token, in vLLM's order:
  * logprobs from the raw logits, then the logits processors (ops) and the grammar bitmask, then greedy, or
- * temperature → min_p → top_k → top_p → the entry's pre-drawn uniform. The device `sample` op follows the same
- * rules; this file is also the reference its tests compare against.
+ * temperature → min_p → top_k → top_p → the entry's pre-drawn uniform. The kernel libraries' `sample` op
+ * (vk_sample, CPU and CUDA) follows the same rules and does the runner's sampling; this file is the reference
+ * its tests compare against, and samples only what the op does not cover.
  */
 import type { TokenLogprobs } from "../engine/outputs";
 import type { Generator } from "./generator";

@@ -2,7 +2,7 @@
  * The one description of a step's sampling (vLLM's SamplingMetadata): an entry per logits row that samples a
  * token or scores a forced one (prompt logprobs), with every rule already applied to plain numbers: logits
  * processors as per-token ops, the grammar bitmask, and the uniform draw taken from the request's seeded
- * generator (or the engine's) in row order. The host sampler (sampler.ts) and a backend's device `sample` op
+ * generator (or the engine's) in row order. The host sampler (sampler.ts) and a kernel library's `sample` op
  * consume the same entries, so the two can never disagree on what a request asked for.
  */
 import { MAX_SAMPLE_LOGPROBS, type SamplingBatch } from "../backend/backend";

@@ -1,7 +1,7 @@
 /**
- * Samples a step's entries from its logits: on the device with the backend's `sample` op where it has one
- * and the entry fits it (only token ids and logprobs cross to the host), else on the host with sampler.ts,
- * reading just the rows it needs.
+ * Samples a step's entries from its logits: in the kernel library with the backend's `sample` op where it has
+ * one and the entry fits it (on a GPU only token ids and logprobs cross to the host), else on the host with
+ * sampler.ts, reading just the rows it needs.
  */
 import { type Backend, MAX_SAMPLE_LOGPROBS, type SamplingResult, type Tensor } from "../backend/backend";
 import type { TokenLogprobs } from "../engine/outputs";

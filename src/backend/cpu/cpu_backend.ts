@@ -1,10 +1,11 @@
 /** The CPU backend: the SIMD C kernel library (kernels/cpu) bound through bun:ffi. */
 import { toArrayBuffer } from "bun:ffi";
 import type { TensorInfo } from "../../model_loader/safetensors";
-import { type AttentionMetadata, type Backend, type DType, type Tensor, dtypeBytes, numel, weightDtype } from "../backend";
+import { type AttentionLayerOptions, type AttentionMetadata, type Backend, type DType, type SamplingBatch, type SamplingResult, type Tensor, dtypeBytes, numel, weightDtype } from "../backend";
 import { DTYPE_CODE, tableRows, VK_F32 } from "../kernel_abi";
 import type { CpuKernels } from "./ffi";
 import { loadCpuKernels } from "../native_library";
+import { callSample, SampleStaging } from "../sampling_abi";
 
 export interface CpuBackendOptions {
   /** Worker threads for the kernels (`--cpu-threads`); defaults to the number of CPUs. */
@@ -20,6 +21,7 @@ export class CpuBackend implements Backend {
   readonly variant: string;
   readonly numThreads: number;
   private readonly k: CpuKernels;
+  private readonly staging = new SampleStaging();
 
   constructor(opts: CpuBackendOptions = {}) {
     const loaded = loadCpuKernels({ variant: opts.variant });
@@ -110,15 +112,32 @@ export class CpuBackend implements Backend {
   reshapeAndCache(k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, slotMapping: Tensor, nTokens: number, nKvHeads: number, headDim: number): void {
     this.k.reshapeAndCache(p(kCache), p(vCache), p(k), p(v), p(slotMapping), nTokens, nKvHeads, headDim);
   }
-  pagedAttention(out: Tensor, q: Tensor, kCache: Tensor, vCache: Tensor, a: AttentionMetadata, nQHeads: number, nKvHeads: number, headDim: number, blockSize: number, scale: number): void {
+  pagedAttention(out: Tensor, q: Tensor, kCache: Tensor, vCache: Tensor, a: AttentionMetadata, nQHeads: number, nKvHeads: number, headDim: number, blockSize: number, scale: number, layer: AttentionLayerOptions = {}): void {
     this.k.pagedAttention(p(out), p(q), p(kCache), p(vCache), p(a.blockTables), a.maxBlocksPerSeq, p(a.seqLens),
-      p(a.queryStartLoc), a.numSeqs, nQHeads, nKvHeads, headDim, blockSize, scale);
+      p(a.queryStartLoc), a.numSeqs, a.maxQueryLen, nQHeads, nKvHeads, headDim, blockSize, scale,
+      layer.slidingWindow ?? 0, layer.softCap ?? 0);
+  }
+  geluTanhMul(out: Tensor, gateUp: Tensor, nTokens: number, inter: number): void {
+    this.k.geluTanhMul(p(out), p(gateUp), nTokens, inter);
+  }
+  softCap(x: Tensor, nRows: number, nCols: number, cap: number): void {
+    this.k.softCap(p(x), nRows, nCols, cap);
+  }
+  scale(x: Tensor, nRows: number, nCols: number, s: number): void {
+    this.k.scale(p(x), nRows, nCols, s);
   }
   logSoftmax(out: Tensor, x: Tensor, nRows: number, nCols: number): void {
     this.k.logSoftmax(p(out), p(x), nRows, nCols);
   }
   topk(outIds: Tensor, outVals: Tensor, x: Tensor, nRows: number, nCols: number, k: number): void {
     this.k.topk(p(outIds), p(outVals), p(x), nRows, nCols, k);
+  }
+  /** vk_sample on the worker pool, reading the staged batch in place; throws, naming it, on an id outside its table. */
+  sample(logits: Tensor, vocab: number, batch: SamplingBatch): SamplingResult {
+    const L = this.staging.stage(batch);
+    callSample(this.k, Number(this.staging.bytes(0, L.bytes)), L, p(logits), Math.floor(numel(logits.shape) / vocab), vocab, batch);
+    this.check("sample");
+    return this.staging.results(L);
   }
 }
 
