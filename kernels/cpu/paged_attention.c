@@ -5,8 +5,12 @@
  * tile, updates every (row, q head) it owns, so one L1-resident tile serves all the GQA heads and
  * rows that share it. Items with the most keys (last rows) are handed out first. When that gives
  * too few items for the pool (decode of a few long sequences), each item's keys are also split
- * into ranges whose partial softmax states are merged afterwards. */
-#include "common.h"
+ * into ranges whose partial softmax states are merged afterwards.
+ *
+ * Two per-layer options: a sliding window, where the row at position p attends to positions
+ * (p - window, p], so an item starts at the first key its first row sees; and logit soft-capping,
+ * scores -> cap * tanh(scores / cap) before the softmax. */
+#include "tanh.h"
 
 #define ROWS 16     /* query rows per item */
 #define MAX_TILE 64 /* keys per tile: K+V of one tile stay within about 16 KiB */
@@ -21,6 +25,8 @@ typedef struct {
   const int32_t* rb_start; /* [n_seqs + 1]: first row block of each sequence */
   int max_blocks, n_seqs, n_q_heads, n_kv_heads, head_dim, block_size;
   float scale;
+  int window;     /* 0: unbounded */
+  float soft_cap; /* 0: off */
   int group, heads_per_item, head_slices, tile, n_row_blocks;
   int n_splits;    /* key ranges each item is split into; > 1 leaves partials to merge */
   int max_pairs;   /* (row, head) pairs an item can own: partials stride */
@@ -75,18 +81,24 @@ static void accumulate_values(float* acc, float alpha, const float* p, const flo
   }
 }
 
+static void soft_cap_scores(float* sc, int n, float cap) {
+  vkf cv = vkf_set1(cap), inv = vkf_set1(1.0f / cap);
+  int t = 0;
+  for (; t + VK_W <= n; t += VK_W) vkf_store(sc + t, vkf_mul(cv, vkf_tanh(vkf_mul(vkf_load(sc + t), inv))));
+  for (; t < n; t++) sc[t] = cap * tanhf(sc[t] / cap);
+}
+
 /* Folds keys [0, nv) of the tile into one (row, head) state: acc = acc * alpha + sum_t p_t v_t. */
 static void attend_tile(float* acc, float* max, float* sum, const float* q, const float* k, const float* v, int nv,
-                        int d, float scale, float* sc) {
+                        int d, float scale, float cap, float* sc) {
   int t = 0;
   for (; t + 8 <= nv; t += 8) dot_keys(q, k + t * d, d, sc + t, 8);
   for (; t + 4 <= nv; t += 4) dot_keys(q, k + t * d, d, sc + t, 4);
   for (; t < nv; t++) dot_keys(q, k + t * d, d, sc + t, 1);
   float m = *max;
-  for (t = 0; t < nv; t++) {
-    sc[t] *= scale;
-    m = sc[t] > m ? sc[t] : m;
-  }
+  for (t = 0; t < nv; t++) sc[t] *= scale;
+  if (cap > 0.0f) soft_cap_scores(sc, nv, cap);
+  for (t = 0; t < nv; t++) m = sc[t] > m ? sc[t] : m;
   int padded = (nv + VK_W - 1) / VK_W * VK_W;
   for (t = nv; t < padded; t++) sc[t] = -INFINITY; /* exp -> 0 */
   vkf mv = vkf_set1(m), sv = vkf_zero();
@@ -182,24 +194,32 @@ static inline float* partial_at(const attn_job* j, int t, int pair) {
   return j->partials + ((int64_t)t * j->max_pairs + pair) * (j->head_dim + 2);
 }
 
+/* The first cache position the query at `pos` attends to. */
+static inline int window_start(const attn_job* j, int pos) {
+  return j->window > 0 ? VK_MAX(0, pos - j->window + 1) : 0;
+}
+
 static void attn_task(void* arg, int t) {
   const attn_job* j = arg;
   attn_item it = item_at(j, t / j->n_splits);
   int d = j->head_dim, n_pairs = (it.r1 - it.r0) * it.nh;
-  /* This split's share of the keys [0, last], in whole tiles. */
-  int keys = it.ctx0 + it.r1, per = (keys + j->n_splits - 1) / j->n_splits;
+  /* This split's share of the keys [first, last], in whole tiles; first is where the first row's window starts. */
+  int keys = it.ctx0 + it.r1, first = window_start(j, it.ctx0 + it.r0);
+  int per = (keys - first + j->n_splits - 1) / j->n_splits;
   per = (per + j->tile - 1) / j->tile * j->tile;
-  int begin = VK_MIN(keys, (t % j->n_splits) * per), end = VK_MIN(keys, begin + per);
+  int begin = VK_MIN(keys, first + (t % j->n_splits) * per), end = VK_MIN(keys, begin + per);
   attn_state st = state_alloc(n_pairs, d, j->tile);
   for (int p0 = begin; p0 < end; p0 += j->tile) {
     int nt = VK_MIN(j->tile, end - p0);
     gather_tile(j, it.seq, it.kvh, p0, nt, end - 1, &st);
     for (int r = VK_MAX(it.r0, p0 - it.ctx0); r < it.r1; r++) {
-      int nv = VK_MIN(nt, it.ctx0 + r + 1 - p0);
+      /* Keys [skip, nv) of the tile are inside row r's causal window. */
+      int nv = VK_MIN(nt, it.ctx0 + r + 1 - p0), skip = VK_MAX(0, window_start(j, it.ctx0 + r) - p0);
+      if (skip >= nv) continue;
       for (int h = 0; h < it.nh; h++) {
         int pair = (r - it.r0) * it.nh + h;
-        attend_tile(st.acc + (int64_t)pair * d, st.max + pair, st.sum + pair, j->q + row_offset(j, &it, r, h), st.k,
-                    st.v, nv, d, j->scale, st.scores);
+        attend_tile(st.acc + (int64_t)pair * d, st.max + pair, st.sum + pair, j->q + row_offset(j, &it, r, h),
+                    st.k + (int64_t)skip * d, st.v + (int64_t)skip * d, nv - skip, d, j->scale, j->soft_cap, st.scores);
       }
     }
   }
@@ -251,17 +271,21 @@ static void plan_work(attn_job* j, int max_keys) {
 
 void vk_paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
                         const int32_t* block_tables, int max_blocks_per_seq, const int32_t* seq_lens,
-                        const int32_t* query_start_loc, int n_seqs, int n_q_heads, int n_kv_heads, int head_dim,
-                        int block_size, float scale) {
+                        const int32_t* query_start_loc, int n_seqs, int max_query_len, int n_q_heads,
+                        int n_kv_heads, int head_dim, int block_size, float scale, int sliding_window,
+                        float soft_cap) {
+  (void)max_query_len;
   if (n_seqs <= 0) return;
   attn_job j = {.out = out, .q = q, .k_cache = k_cache, .v_cache = v_cache, .block_tables = block_tables,
                 .seq_lens = seq_lens, .query_start_loc = query_start_loc, .max_blocks = max_blocks_per_seq,
                 .n_seqs = n_seqs, .n_q_heads = n_q_heads, .n_kv_heads = n_kv_heads, .head_dim = head_dim,
-                .block_size = block_size, .scale = scale, .group = n_q_heads / n_kv_heads};
+                .block_size = block_size, .scale = scale, .window = VK_MAX(0, sliding_window),
+                .soft_cap = soft_cap > 0.0f ? soft_cap : 0.0f, .group = n_q_heads / n_kv_heads};
   int max_keys = 0;
   for (int s = 0; s < n_seqs; s++) {
     j.n_row_blocks += (query_start_loc[s + 1] - query_start_loc[s] + ROWS - 1) / ROWS;
-    max_keys = VK_MAX(max_keys, seq_lens[s]);
+    /* An item of a windowed layer reads at most window + ROWS - 1 keys. */
+    max_keys = VK_MAX(max_keys, j.window > 0 ? VK_MIN(seq_lens[s], j.window + ROWS - 1) : seq_lens[s]);
   }
   plan_work(&j, max_keys);
   j.tile = VK_MIN(MAX_TILE, VK_MAX(4, 2048 / VK_MAX(head_dim, 1) / 4 * 4));

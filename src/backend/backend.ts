@@ -42,7 +42,8 @@ export interface Backend {
   /** out[m, n] = x[m, k] @ w[n, k]^T (+ bias). */
   matmul(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, m: number, n: number, k: number): void;
   reshapeAndCache(k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, slotMapping: Tensor, nTokens: number, nKvHeads: number, headDim: number): void;
-  pagedAttention(out: Tensor, q: Tensor, kCache: Tensor, vCache: Tensor, a: AttentionMetadata, nQHeads: number, nKvHeads: number, headDim: number, blockSize: number, scale: number): void;
+  /** Causal paged attention (vk_paged_attention); `layer` carries the per-layer sliding window and soft cap. */
+  pagedAttention(out: Tensor, q: Tensor, kCache: Tensor, vCache: Tensor, a: AttentionMetadata, nQHeads: number, nKvHeads: number, headDim: number, blockSize: number, scale: number, layer?: AttentionLayerOptions): void;
   logSoftmax(out: Tensor, x: Tensor, nRows: number, nCols: number): void;
   topk(outIds: Tensor, outVals: Tensor, x: Tensor, nRows: number, nCols: number, k: number): void;
 
@@ -53,9 +54,23 @@ export interface Backend {
   ropeAndCache?(q: Tensor, k: Tensor, v: Tensor, kCache: Tensor, vCache: Tensor, positions: Tensor, slotMapping: Tensor, invFreq: Tensor, nTokens: number, nQHeads: number, nKvHeads: number, headDim: number): void;
 
   /**
-   * (optional) Samples on the device (vk_sample in the kernel ABI): one token per entry of `batch` from the f32
-   * logits [*, vocab], plus logprobs where asked. Only the results cross to the host. Backends without it
-   * (cpu) leave sampling to src/sample/sampler.ts.
+   * (optional) The step after one fused q|k|v projection (qkv [nTokens, nQHeads + 2 nKvHeads, headDim]): per-head
+   * q/k RMSNorm when qNorm and kNorm are given, rope, q to qOut, k and v to the caches (vk_qkv_rope_and_cache).
+   * Backends without it (cpu) keep q, k and v apart and make the separate calls.
+   */
+  qkvRopeAndCache?(qOut: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, qNorm: Tensor | null, kNorm: Tensor | null, eps: number, positions: Tensor, slotMapping: Tensor, invFreq: Tensor, nTokens: number, nQHeads: number, nKvHeads: number, headDim: number): void;
+
+  /** (optional) GeGLU: out = gelu_tanh(gate) * up over gateUp [nTokens, 2 * inter] = [gate | up] (Gemma's MLP). */
+  geluTanhMul?(out: Tensor, gateUp: Tensor, nTokens: number, inter: number): void;
+  /** (optional) x = cap * tanh(x / cap) in place over f32 [nRows, nCols] (Gemma 2's final logit soft-capping). */
+  softCap?(x: Tensor, nRows: number, nCols: number, cap: number): void;
+  /** (optional) x *= s in place over activations [nRows, nCols] (Gemma's embedding scale). */
+  scale?(x: Tensor, nRows: number, nCols: number, s: number): void;
+
+  /**
+   * (optional) Samples in the kernel library (vk_sample in the kernel ABI): one token per entry of `batch` from
+   * the f32 logits [*, vocab], plus logprobs where asked; on a GPU only the results cross to the host. Backends
+   * without it leave sampling to src/sample/sampler.ts.
    */
   sample?(logits: Tensor, vocab: number, batch: SamplingBatch): SamplingResult;
 
@@ -68,7 +83,7 @@ export interface Backend {
 /** Most top logprobs Backend.sample returns per entry (VK_SAMPLE_MAX_LOGPROBS). */
 export const MAX_SAMPLE_LOGPROBS = 20;
 
-/** Inputs of Backend.sample, one element per entry (host data). Semantics: vk_sample in vk_device.h. */
+/** Inputs of Backend.sample, one element per entry (host data). Semantics: vk_sample in vk_core.h. */
 export interface SamplingBatch {
   /** The logits row each entry reads; rows with logits processors must be distinct. */
   rows: Int32Array;
@@ -109,6 +124,16 @@ export interface AttentionMetadata {
   seqLens: Tensor; // [numSeqs] i32, cached + new tokens
   queryStartLoc: Tensor; // [numSeqs + 1] i32
   numSeqs: number;
+  /** Largest query length of the step (1: decode only). */
+  maxQueryLen: number;
+}
+
+/** Per-layer attention variants; 0 turns each off (the default). */
+export interface AttentionLayerOptions {
+  /** Keys at positions <= query position - slidingWindow are not seen. */
+  slidingWindow?: number;
+  /** Scaled scores s become softCap * tanh(s / softCap) before the softmax. */
+  softCap?: number;
 }
 
 /** Maps a safetensors dtype to a backend dtype, or throws naming the tensor. */

@@ -6,10 +6,11 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeSafetensors } from "../model_loader/safetensors_writer";
+import { FAMILY_ARCHITECTURES, familyConfig, familyTensors, type FamilyArchitecture, type FamilySpec } from "./random_model_families";
 
 /** What to generate. Shapes follow the HF config fields of the same names. */
-export interface RandomModelSpec {
-  architecture: "LlamaForCausalLM" | "MistralForCausalLM" | "Qwen2ForCausalLM" | "Qwen3ForCausalLM";
+export interface RandomModelSpec extends FamilySpec {
+  architecture: "LlamaForCausalLM" | "MistralForCausalLM" | "Qwen2ForCausalLM" | "Qwen3ForCausalLM" | FamilyArchitecture;
   hiddenSize: number;
   intermediateSize: number;
   numHiddenLayers: number;
@@ -65,11 +66,18 @@ export function writeRandomModel(
 ): void {
   validateSpec(spec);
   mkdirSync(dir, { recursive: true });
-  writeJson(join(dir, "config.json"), hfConfig(spec));
+  const family = isFamily(spec);
+  writeJson(join(dir, "config.json"), family ? sortKeys(familyConfig(spec)) : hfConfig(spec));
   writeJson(join(dir, "generation_config.json"), generationConfig(spec));
   copyTokenizer(dir, tokenizerFiles, extra?.chatTemplate);
   const usedVocab = tokenizerVocabSize(join(dir, "tokenizer.json"));
-  writeWeights(dir, spec, randomTensors(spec, Math.min(usedVocab, spec.vocabSize)));
+  const vocab = Math.min(usedVocab, spec.vocabSize);
+  writeWeights(dir, spec, family ? familyTensors(spec, vocab) : randomTensors(spec, vocab));
+}
+
+// Gemma 2/3 and Phi-3 are written by random_model_families.ts; the Llama family's bytes stay as they were.
+function isFamily(spec: RandomModelSpec): spec is RandomModelSpec & { architecture: FamilyArchitecture } {
+  return (FAMILY_ARCHITECTURES as readonly string[]).includes(spec.architecture);
 }
 
 function validateSpec(spec: RandomModelSpec): void {
@@ -80,13 +88,13 @@ function validateSpec(spec: RandomModelSpec): void {
   if (spec.architecture === "Qwen2ForCausalLM" && spec.attentionBias === false) throw new Error("Qwen2 always has q/k/v bias");
 }
 
-function headDimOf(spec: RandomModelSpec): number {
+export function headDimOf(spec: RandomModelSpec): number {
   return spec.headDim ?? spec.hiddenSize / spec.numAttentionHeads;
 }
 
 // --- config files -----------------------------------------------------------------------------
 
-const MODEL_TYPES = {
+const MODEL_TYPES: Record<string, string> = {
   LlamaForCausalLM: "llama",
   MistralForCausalLM: "mistral",
   Qwen2ForCausalLM: "qwen2",
@@ -125,7 +133,7 @@ function hfConfig(spec: RandomModelSpec): Record<string, unknown> {
 }
 
 // Fields only some architectures' config classes carry, with the values their hub checkpoints use.
-const ARCH_FIELDS: Record<RandomModelSpec["architecture"], (s: RandomModelSpec, maxPos: number) => object> = {
+const ARCH_FIELDS: Record<string, (s: RandomModelSpec, maxPos: number) => object> = {
   LlamaForCausalLM: (s) => ({ attention_bias: s.attentionBias ?? false, mlp_bias: false, pretraining_tp: 1 }),
   MistralForCausalLM: () => ({ sliding_window: null }),
   // Qwen2 hub configs keep a sliding_window value that use_sliding_window=false switches off.
@@ -161,7 +169,7 @@ function tokenizerVocabSize(tokenizerJsonPath: string): number {
   return maxId + 1;
 }
 
-function sortKeys(obj: Record<string, unknown>): Record<string, unknown> {
+export function sortKeys(obj: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.keys(obj).sort().map((k) => [k, obj[k]]));
 }
 
@@ -171,7 +179,7 @@ function writeJson(path: string, value: unknown): void {
 
 // --- weights ----------------------------------------------------------------------------------
 
-interface RandomTensor {
+export interface RandomTensor {
   name: string;
   shape: number[];
   values: Float32Array;
@@ -227,7 +235,7 @@ function randomTensors(spec: RandomModelSpec, usedVocab: number): RandomTensor[]
 }
 
 /** head[succ(a)] += successorWeight * embed[a] for a random permutation succ of the first `n` ids. */
-function addSuccessorRows(head: Float32Array, embed: Float32Array, h: number, n: number, seed: number): void {
+export function addSuccessorRows(head: Float32Array, embed: Float32Array, h: number, n: number, seed: number): void {
   const succ = randomPermutation(n, new Xoshiro128(seed, "lm_head.successor"));
   for (let a = 0; a < n; a++) {
     const dst = succ[a] * h;

@@ -17,7 +17,7 @@ import { type GenerationConfig, loadGenerationConfig } from "../model_loader/gen
 import { isGgufPath, loadGgufModel } from "../model_loader/gguf_model";
 import { loadModelConfig } from "../model_loader/hf_config";
 import type { ModelConfig } from "../model_loader/model_config";
-import { LlamaForCausalLM } from "../model/llama";
+import { createCausalLM } from "../model/causal_lm";
 import { kvCacheBlocks } from "../runner/kv_cache_sizing";
 import { withInjectedFault } from "./fault_injection";
 import { ModelRunner } from "../runner/model_runner";
@@ -53,7 +53,8 @@ export function createEngine(args: EngineArgs, log: (line: string) => void = () 
   log(`backend: ${backend.description} (${reason})`);
 
   const s = config.scheduler, c = config.cache;
-  const model = new LlamaForCausalLM(modelConfig, backend, gguf?.checkpoint ?? openCheckpoint(modelDir), s.maxNumBatchedTokens, s.maxNumLogitsRows);
+  const model = createCausalLM(modelConfig, backend, gguf?.checkpoint ?? openCheckpoint(modelDir),
+    { maxNumTokens: s.maxNumBatchedTokens, maxNumLogits: s.maxNumLogitsRows, maxModelLen: config.maxModelLen });
   log(`loaded ${modelConfig.architecture} from ${modelDir} in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
   const kv = kvCacheBlocks({ ...c, maxModelLen: config.maxModelLen, maxNumSeqs: s.maxNumSeqs, kvCacheMemoryBytes: c.kvCacheMemoryBytes }, modelConfig, backend,
     () => profileRun(model, backend, s.maxNumBatchedTokens, s.maxNumSeqs, c.blockSize));

@@ -1,13 +1,14 @@
 /**
- * The decoder-only transformer shared by Llama 2/3.x, Mistral, Qwen2/2.5 and Qwen3: pre-norm attention
+ * The decoder-only transformer shared by Llama 2/3.x, Mistral, Qwen2/2.5, Qwen3 and Phi-3: pre-norm attention
  * (GQA, RoPE, optional q/k/v bias, optional per-head q/k RMSNorm) and a SiLU-gated MLP. Differences between
  * the families are flags on ModelConfig, as in vLLM where the Qwen and Mistral models reuse Llama's layers.
  */
-import type { Backend, Tensor } from "../backend/backend";
+import type { AttentionLayerOptions, Backend, Tensor } from "../backend/backend";
 import type { Checkpoint } from "../model_loader/checkpoint";
 import type { ModelConfig } from "../model_loader/model_config";
 import type { ForwardBatch, KVCache } from "./forward_batch";
 import { computeInvFreq } from "./rotary_embedding";
+import { attentionLayers } from "./attention_layers";
 import { tensorToF32 } from "../model_loader/convert";
 import type { TensorInfo } from "../model_loader/safetensors";
 
@@ -34,6 +35,7 @@ export class LlamaForCausalLM {
   private readonly lmHead: Tensor;
   private readonly invFreq: Tensor;
   private readonly ws: Workspace;
+  private readonly attnLayers: AttentionLayerOptions[];
   readonly qSize: number;
   readonly kvSize: number;
 
@@ -43,6 +45,7 @@ export class LlamaForCausalLM {
     ckpt: Checkpoint,
     readonly maxNumTokens: number,
     readonly maxNumLogits: number,
+    opts: { maxModelLen?: number } = {},
   ) {
     const c = config;
     this.qSize = c.numAttentionHeads * c.headDim;
@@ -54,7 +57,8 @@ export class LlamaForCausalLM {
       : backend.weight(checkShape(ckpt, "lm_head.weight", [c.vocabSize, c.hiddenSize]));
     this.layers = Array.from({ length: c.numHiddenLayers }, (_, i) => this.loadLayer(ckpt, i));
     this.invFreq = backend.empty([c.headDim / 2], "f32");
-    backend.write(this.invFreq, computeInvFreq(c));
+    backend.write(this.invFreq, computeInvFreq(c, opts));
+    this.attnLayers = attentionLayers(c, opts.maxModelLen);
     this.ws = this.allocWorkspace();
   }
 
@@ -129,7 +133,7 @@ export class LlamaForCausalLM {
       const L = this.layers[i];
       if (i === 0) b.rmsNorm(ws.hidden, ws.residual, L.inputLayernorm, n, H, c.rmsNormEps);
       else b.addRmsNorm(ws.hidden, ws.residual, ws.proj, L.inputLayernorm, n, H, c.rmsNormEps);
-      this.attention(L, batch, kvCaches[i]);
+      this.attention(L, batch, kvCaches[i], this.attnLayers[i]);
       b.addRmsNorm(ws.hidden, ws.residual, ws.proj, L.postAttentionLayernorm, n, H, c.rmsNormEps);
       this.mlp(L, n);
     }
@@ -140,7 +144,7 @@ export class LlamaForCausalLM {
     return ws.logits;
   }
 
-  private attention(L: LayerWeights, batch: ForwardBatch, kv: KVCache): void {
+  private attention(L: LayerWeights, batch: ForwardBatch, kv: KVCache, layer: AttentionLayerOptions): void {
     const c = this.config, b = this.backend, ws = this.ws, n = batch.numTokens, H = c.hiddenSize;
     const nh = c.numAttentionHeads, nkv = c.numKeyValueHeads, hd = c.headDim;
     b.matmul(ws.q, ws.hidden, L.qProj, L.qBias, n, this.qSize, H);
@@ -156,7 +160,7 @@ export class LlamaForCausalLM {
       b.rope(ws.q, ws.k, batch.positions, this.invFreq, n, nh, nkv, hd);
       b.reshapeAndCache(ws.k, ws.v, kv.k, kv.v, batch.slotMapping, n, nkv, hd);
     }
-    b.pagedAttention(ws.attnOut, ws.q, kv.k, kv.v, batch.attn, nh, nkv, hd, kv.blockSize, 1 / Math.sqrt(hd));
+    b.pagedAttention(ws.attnOut, ws.q, kv.k, kv.v, batch.attn, nh, nkv, hd, kv.blockSize, 1 / Math.sqrt(hd), layer);
     b.matmul(ws.proj, ws.attnOut, L.oProj, L.oBias, n, H, this.qSize);
   }
 
@@ -168,7 +172,7 @@ export class LlamaForCausalLM {
   }
 }
 
-function checkShape(ckpt: Checkpoint, name: string, shape: number[]) {
+export function checkShape(ckpt: Checkpoint, name: string, shape: number[]): TensorInfo {
   const info = ckpt.get(name);
   if (info.shape.join(",") !== shape.join(","))
     throw new Error(`${info.file}: tensor ${name} has shape [${info.shape}], config.json implies [${shape}]`);

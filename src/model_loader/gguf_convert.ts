@@ -27,7 +27,8 @@ export interface GgufConvertOptions {
   typeFor?: (ggufName: string, shape: readonly number[]) => GgmlTypeName | undefined;
 }
 
-const ARCH_NAMES: Record<Architecture, string> = {
+// The architectures the GGUF writer maps (others are refused naming the architecture).
+const ARCH_NAMES: Partial<Record<Architecture, string>> = {
   LlamaForCausalLM: "llama", MistralForCausalLM: "llama", Qwen2ForCausalLM: "qwen2", Qwen3ForCausalLM: "qwen3",
 };
 // llama.cpp's general.file_type values (LLAMA_FTYPE_*).
@@ -40,6 +41,7 @@ export function convertToGguf(dir: string, outPath: string, opts: GgufConvertOpt
   const config = loadModelConfig(dir);
   const generation = loadGenerationConfig(dir);
   const arch = ARCH_NAMES[config.architecture];
+  if (arch === undefined) throw new Error(`${dir}: converting ${config.architecture} to GGUF is not supported (supported: ${Object.keys(ARCH_NAMES).join(", ")})`);
   const eos = generation?.eosTokenIds.length ? generation.eosTokenIds : config.eosTokenIds;
   const kvs = [...modelKVs(dir, config, arch, opts.outType), ...ggufTokenizerKVs(dir, config.vocabSize, { bosTokenId: generation?.bosTokenId ?? config.bosTokenId, eosTokenIds: eos })];
   writeGguf(outPath, kvs, tensorsToWrite(dir, config, arch, opts));

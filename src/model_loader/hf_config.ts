@@ -3,11 +3,13 @@
 import { join } from "node:path";
 import { ModelLoadError } from "./errors";
 import { readModelFile } from "./model_file";
+import { readRope } from "./hf_rope";
 import {
   SUPPORTED_ARCHITECTURES,
   type Architecture,
+  type GemmaConfig,
+  type LayerType,
   type ModelConfig,
-  type RopeScaling,
   type WeightDtype,
 } from "./model_config";
 
@@ -15,14 +17,21 @@ interface ArchDefaults {
   modelType: string;
   maxPositionEmbeddings: number;
   headDim: number | null; // null: hidden_size / num_attention_heads
+  rmsNormEps: number;
+  tieWordEmbeddings: boolean;
 }
 
 const ARCH_DEFAULTS: Record<Architecture, ArchDefaults> = {
-  LlamaForCausalLM: { modelType: "llama", maxPositionEmbeddings: 2048, headDim: null },
-  MistralForCausalLM: { modelType: "mistral", maxPositionEmbeddings: 4096 * 32, headDim: null },
-  Qwen2ForCausalLM: { modelType: "qwen2", maxPositionEmbeddings: 32768, headDim: null },
-  Qwen3ForCausalLM: { modelType: "qwen3", maxPositionEmbeddings: 32768, headDim: 128 },
+  LlamaForCausalLM: { modelType: "llama", maxPositionEmbeddings: 2048, headDim: null, rmsNormEps: 1e-6, tieWordEmbeddings: false },
+  MistralForCausalLM: { modelType: "mistral", maxPositionEmbeddings: 4096 * 32, headDim: null, rmsNormEps: 1e-6, tieWordEmbeddings: false },
+  Qwen2ForCausalLM: { modelType: "qwen2", maxPositionEmbeddings: 32768, headDim: null, rmsNormEps: 1e-6, tieWordEmbeddings: false },
+  Qwen3ForCausalLM: { modelType: "qwen3", maxPositionEmbeddings: 32768, headDim: 128, rmsNormEps: 1e-6, tieWordEmbeddings: false },
+  Phi3ForCausalLM: { modelType: "phi3", maxPositionEmbeddings: 4096, headDim: null, rmsNormEps: 1e-5, tieWordEmbeddings: false },
+  Gemma2ForCausalLM: { modelType: "gemma2", maxPositionEmbeddings: 8192, headDim: 256, rmsNormEps: 1e-6, tieWordEmbeddings: true },
+  Gemma3ForCausalLM: { modelType: "gemma3_text", maxPositionEmbeddings: 131072, headDim: 256, rmsNormEps: 1e-6, tieWordEmbeddings: true },
 };
+
+const isGemma = (arch: Architecture) => arch === "Gemma2ForCausalLM" || arch === "Gemma3ForCausalLM";
 
 const DEFAULT_SLIDING_WINDOW = 4096;
 const DEFAULT_MAX_WINDOW_LAYERS = 28;
@@ -44,8 +53,7 @@ export function parseModelConfig(json: unknown, source: string): ModelConfig {
   const f = ConfigFields.of(json, source);
   const architecture = readArchitecture(f);
   const defaults = ARCH_DEFAULTS[architecture];
-  const hiddenAct = f.string("hidden_act") ?? "silu";
-  if (hiddenAct !== "silu") f.fail("hidden_act", `"silu" (the only activation these architectures use)`, hiddenAct);
+  readActivation(f, architecture);
 
   const hiddenSize = f.positiveInt("hidden_size");
   const numAttentionHeads = f.positiveInt("num_attention_heads");
@@ -56,6 +64,9 @@ export function parseModelConfig(json: unknown, source: string): ModelConfig {
   const numHiddenLayers = f.positiveInt("num_hidden_layers");
   const bias = readBiases(f, architecture);
   const vocabSize = f.positiveInt("vocab_size");
+  const headDim = readHeadDim(f, defaults, hiddenSize, numAttentionHeads);
+  const maxPositionEmbeddings = f.positiveInt("max_position_embeddings", defaults.maxPositionEmbeddings);
+  const { localRope, ...rope } = readRope(f, { architecture, headDim, maxPositionEmbeddings });
   return {
     architecture,
     modelType: f.string("model_type") ?? defaults.modelType,
@@ -65,14 +76,15 @@ export function parseModelConfig(json: unknown, source: string): ModelConfig {
     numHiddenLayers,
     numAttentionHeads,
     numKeyValueHeads,
-    headDim: readHeadDim(f, defaults, hiddenSize, numAttentionHeads),
-    rmsNormEps: f.positiveNumber("rms_norm_eps", 1e-6),
-    ...readRope(f),
-    maxPositionEmbeddings: f.positiveInt("max_position_embeddings", defaults.maxPositionEmbeddings),
-    tieWordEmbeddings: f.bool("tie_word_embeddings") ?? false,
+    headDim,
+    rmsNormEps: f.positiveNumber("rms_norm_eps", defaults.rmsNormEps),
+    ...rope,
+    maxPositionEmbeddings,
+    tieWordEmbeddings: f.bool("tie_word_embeddings") ?? defaults.tieWordEmbeddings,
     ...bias,
-    qkNorm: architecture === "Qwen3ForCausalLM",
-    slidingWindow: readSlidingWindow(f, architecture, numHiddenLayers),
+    qkNorm: architecture === "Qwen3ForCausalLM" || architecture === "Gemma3ForCausalLM",
+    ...readAttentionLayers(f, architecture, numHiddenLayers),
+    ...(isGemma(architecture) ? { gemma: readGemma(f, architecture, localRope) } : {}),
     torchDtype: readDtype(f),
     bosTokenId: f.tokenId("bos_token_id", vocabSize),
     eosTokenIds: f.tokenIds("eos_token_id", vocabSize),
@@ -101,6 +113,34 @@ function readHeadDim(f: ConfigFields, defaults: ArchDefaults, hiddenSize: number
   return hiddenSize / numHeads;
 }
 
+// Gemma's MLP is GeGLU (transformers reads hidden_activation there); every other family's is SwiGLU.
+function readActivation(f: ConfigFields, arch: Architecture): void {
+  if (isGemma(arch)) {
+    const act = f.string("hidden_activation") ?? "gelu_pytorch_tanh";
+    if (act !== "gelu_pytorch_tanh") f.fail("hidden_activation", `"gelu_pytorch_tanh" (the activation ${arch} is run with here)`, act);
+    return;
+  }
+  const act = f.string("hidden_act") ?? "silu";
+  if (act !== "silu") f.fail("hidden_act", `"silu" (the only activation ${arch} uses)`, act);
+}
+
+function readGemma(f: ConfigFields, arch: Architecture, localRope: GemmaConfig["localRope"]): GemmaConfig {
+  if (f.bool("use_bidirectional_attention") === true) f.fail("use_bidirectional_attention", "false (only causal attention is supported)", true);
+  const gemma2 = arch === "Gemma2ForCausalLM";
+  // Absent means the class default; an explicit null turns the cap off.
+  const cap = (key: string, fallback: number | null) =>
+    f.get(key) === null ? null : f.has(key) ? f.positiveNumber(key) : fallback;
+  const attnCap = cap("attn_logit_softcapping", gemma2 ? 50 : null);
+  // transformers' Gemma 3 attention never applies this cap, so a config that sets it cannot be run alike.
+  if (!gemma2 && attnCap !== null) f.fail("attn_logit_softcapping", "null for Gemma3ForCausalLM (transformers ignores it)", attnCap);
+  return {
+    queryPreAttnScalar: f.positiveNumber("query_pre_attn_scalar", 256),
+    attnLogitSoftcapping: attnCap,
+    finalLogitSoftcapping: cap("final_logit_softcapping", gemma2 ? 30 : null),
+    localRope: gemma2 ? null : localRope,
+  };
+}
+
 // Which projections carry a bias follows each architecture's attention module.
 function readBiases(f: ConfigFields, arch: Architecture): Pick<ModelConfig, "attentionBias" | "oProjBias" | "mlpBias"> {
   switch (arch) {
@@ -115,82 +155,74 @@ function readBiases(f: ConfigFields, arch: Architecture): Pick<ModelConfig, "att
     case "Qwen2ForCausalLM":
       return { attentionBias: true, oProjBias: false, mlpBias: false };
     case "MistralForCausalLM":
+    case "Phi3ForCausalLM":
       return { attentionBias: false, oProjBias: false, mlpBias: false };
-  }
-}
-
-// Newer configs nest theta and scaling in `rope_parameters`; older ones use rope_theta + rope_scaling.
-function readRope(f: ConfigFields): Pick<ModelConfig, "ropeTheta" | "ropeScaling"> {
-  if (f.has("rope_parameters")) {
-    const p = f.object("rope_parameters");
-    const theta = p.has("rope_theta") ? p.positiveNumber("rope_theta") : f.positiveNumber("rope_theta", 10000);
-    return { ropeTheta: theta, ropeScaling: readRopeScaling(p, "default") };
-  }
-  const theta = f.positiveNumber("rope_theta", 10000);
-  if (!f.has("rope_scaling")) return { ropeTheta: theta, ropeScaling: null };
-  const s = f.get("rope_scaling");
-  if (s === "default") return { ropeTheta: theta, ropeScaling: null };
-  return { ropeTheta: theta, ropeScaling: readRopeScaling(f.object("rope_scaling"), null) };
-}
-
-function readRopeScaling(s: ConfigFields, fallbackType: string | null): RopeScaling | null {
-  const type = s.string("rope_type") ?? s.string("type") ?? fallbackType;
-  if (type === null) return s.fail("rope_type", `one of "default", "linear", "llama3"`, undefined);
-  switch (type) {
-    case "default":
-      return null;
-    case "linear":
-      return { type: "linear", factor: readFactor(s) };
-    case "llama3": {
-      const lowFreqFactor = s.positiveNumber("low_freq_factor");
-      const highFreqFactor = s.positiveNumber("high_freq_factor");
-      if (highFreqFactor <= lowFreqFactor) s.fail("high_freq_factor", `greater than low_freq_factor (${lowFreqFactor})`, highFreqFactor);
-      return {
-        type: "llama3",
-        factor: readFactor(s),
-        lowFreqFactor,
-        highFreqFactor,
-        originalMaxPositionEmbeddings: s.positiveInt("original_max_position_embeddings"),
-      };
+    case "Gemma2ForCausalLM":
+    case "Gemma3ForCausalLM": {
+      const attn = f.bool("attention_bias") ?? false;
+      return { attentionBias: attn, oProjBias: attn, mlpBias: false };
     }
-    default:
-      throw new ModelLoadError(s.source, `RoPE scaling type '${type}' is not supported (supported: default, linear, llama3)`);
   }
 }
 
-function readFactor(s: ConfigFields): number {
-  const factor = s.positiveNumber("factor");
-  if (factor < 1) s.fail("factor", "a number >= 1", factor);
-  return factor;
+type AttentionLayers = Pick<ModelConfig, "slidingWindow" | "layerTypes">;
+
+// Each layer's attention as the architecture's config class derives it; absent sliding_window means the
+// class default, an explicit null no window.
+function readAttentionLayers(f: ConfigFields, arch: Architecture, numLayers: number): AttentionLayers {
+  const window = (fallback: number | null) =>
+    f.get("sliding_window") === null ? null : f.has("sliding_window") ? f.positiveInt("sliding_window") : fallback;
+  switch (arch) {
+    case "LlamaForCausalLM":
+      return { slidingWindow: null };
+    case "MistralForCausalLM":
+      return { slidingWindow: window(DEFAULT_SLIDING_WINDOW) };
+    case "Phi3ForCausalLM":
+      return { slidingWindow: window(null) };
+    case "Qwen2ForCausalLM":
+    case "Qwen3ForCausalLM":
+      return readQwenLayers(f, numLayers, window(DEFAULT_SLIDING_WINDOW));
+    case "Gemma2ForCausalLM":
+    case "Gemma3ForCausalLM": {
+      // Gemma 2 alternates sliding and full layers; Gemma 3 makes every sliding_window_pattern-th layer full.
+      const pattern = arch === "Gemma2ForCausalLM" ? 2 : f.positiveInt("sliding_window_pattern", f.positiveInt("_sliding_window_pattern", 6));
+      const types = layerTypes(f, numLayers) ??
+        Array.from({ length: numLayers }, (_, i): LayerType => ((i + 1) % pattern !== 0 ? "sliding_attention" : "full_attention"));
+      const w = window(DEFAULT_SLIDING_WINDOW);
+      if (w === null && types.includes("sliding_attention")) f.fail("sliding_window", "a positive integer (layer_types has sliding_attention layers)", null);
+      return normalizeLayers(w, types);
+    }
+  }
 }
 
-function readSlidingWindow(f: ConfigFields, arch: Architecture, numLayers: number): number | null {
-  if (arch === "LlamaForCausalLM") return null;
-  // Absent means the class default (4096); an explicit null disables the window.
-  const window = f.get("sliding_window") === null ? null : f.positiveInt("sliding_window", DEFAULT_SLIDING_WINDOW);
-  if (arch === "MistralForCausalLM") return window;
+// Qwen windows the layers at index >= max_window_layers, and only with use_sliding_window.
+function readQwenLayers(f: ConfigFields, numLayers: number, window: number | null): AttentionLayers {
   if (!(f.bool("use_sliding_window") ?? false) || window === null) {
     if (layerTypes(f, numLayers)?.includes("sliding_attention")) {
       f.fail("layer_types", "all full_attention unless use_sliding_window is true", f.get("layer_types"));
     }
-    return null;
+    return { slidingWindow: null };
   }
-  // Qwen windows only the layers at index >= max_window_layers; this engine has one window for all layers.
   const maxWindowLayers = f.nonNegativeInt("max_window_layers", DEFAULT_MAX_WINDOW_LAYERS);
   const types = layerTypes(f, numLayers) ??
-    Array.from({ length: numLayers }, (_, i) => (i >= maxWindowLayers ? "sliding_attention" : "full_attention"));
-  if (types.every((t) => t === "full_attention")) return null;
-  if (types.every((t) => t === "sliding_attention")) return window;
-  throw new ModelLoadError(f.source, "mixing sliding-window and full-attention layers is not supported");
+    Array.from({ length: numLayers }, (_, i): LayerType => (i >= maxWindowLayers ? "sliding_attention" : "full_attention"));
+  return normalizeLayers(window, types);
 }
 
-function layerTypes(f: ConfigFields, numLayers: number): string[] | null {
+/** No window when no layer uses it; layerTypes only when layers differ. */
+function normalizeLayers(window: number | null, types: LayerType[]): AttentionLayers {
+  if (window === null || types.every((t) => t === "full_attention")) return { slidingWindow: null };
+  if (types.every((t) => t === "sliding_attention")) return { slidingWindow: window };
+  return { slidingWindow: window, layerTypes: types };
+}
+
+function layerTypes(f: ConfigFields, numLayers: number): LayerType[] | null {
   if (!f.has("layer_types")) return null;
   const types = f.get("layer_types");
   const ok = Array.isArray(types) && types.length === numLayers &&
     types.every((t) => t === "full_attention" || t === "sliding_attention");
   if (!ok) f.fail("layer_types", `a list of ${numLayers} "full_attention"/"sliding_attention" entries`, types);
-  return types as string[];
+  return types as LayerType[];
 }
 
 function readDtype(f: ConfigFields): WeightDtype {

@@ -5,6 +5,9 @@ export const SUPPORTED_ARCHITECTURES = [
   "MistralForCausalLM",
   "Qwen2ForCausalLM",
   "Qwen3ForCausalLM",
+  "Phi3ForCausalLM",
+  "Gemma2ForCausalLM",
+  "Gemma3ForCausalLM",
 ] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
@@ -24,7 +27,30 @@ export interface LinearRopeScaling {
   type: "linear";
   factor: number;
 }
-export type RopeScaling = Llama3RopeScaling | LinearRopeScaling;
+/**
+ * LongRoPE (Phi-3 `longrope`, once `su`): inverse frequencies divided per frequency by shortFactor, or by
+ * longFactor when contexts may exceed originalMaxPositionEmbeddings; cos and sin are multiplied by attentionFactor.
+ */
+export interface LongRopeScaling {
+  type: "longrope";
+  shortFactor: number[];
+  longFactor: number[];
+  originalMaxPositionEmbeddings: number;
+  attentionFactor: number;
+}
+export type RopeScaling = Llama3RopeScaling | LinearRopeScaling | LongRopeScaling;
+
+/** A layer's attention: within the model's sliding window, or over the whole context (HF layer_types). */
+export type LayerType = "full_attention" | "sliding_attention";
+
+/** What only Gemma 2 and Gemma 3 have. */
+export interface GemmaConfig {
+  queryPreAttnScalar: number; // attention scale is queryPreAttnScalar^-0.5
+  attnLogitSoftcapping: number | null;
+  finalLogitSoftcapping: number | null;
+  /** Gemma 3: RoPE of the sliding-window layers (rope_local_base_freq); full layers use ropeTheta / ropeScaling. */
+  localRope: { theta: number; scaling: RopeScaling | null } | null;
+}
 
 export interface ModelConfig {
   architecture: Architecture;
@@ -45,7 +71,13 @@ export interface ModelConfig {
   oProjBias: boolean; // bias on o_proj (Llama attention_bias=true also biases o_proj)
   mlpBias: boolean; // Llama mlp_bias
   qkNorm: boolean; // per-head RMSNorm on q and k before RoPE (Qwen3)
-  slidingWindow: number | null; // Mistral/Qwen sliding window when active, else null
+  slidingWindow: number | null; // the sliding window when any layer uses it, else null
+  /** Which layers use slidingWindow; absent: every layer when slidingWindow is set. */
+  layerTypes?: LayerType[];
+  /** Fraction of head_dim that RoPE rotates (Phi-3 partial_rotary_factor); absent: all of it. */
+  partialRotaryFactor?: number;
+  /** Gemma 2 / 3 only. */
+  gemma?: GemmaConfig;
   torchDtype: WeightDtype; // config torch_dtype / dtype, default bfloat16
   bosTokenId: number | null;
   eosTokenIds: number[]; // from config.json eos_token_id (int or list)

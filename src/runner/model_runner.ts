@@ -7,7 +7,7 @@
 import type { Backend, Tensor } from "../backend/backend";
 import type { ModelRunnerOutput, SchedulerOutput } from "../engine/outputs";
 import type { ForwardBatch, KVCache } from "../model/forward_batch";
-import type { LlamaForCausalLM } from "../model/llama";
+import type { CausalLM } from "../model/causal_lm";
 import { Generator } from "../sample/generator";
 import { promptEntry, sampleEntry, type SamplingEntry } from "../sample/sampling_metadata";
 import { sampleEntries } from "../sample/step_sampler";
@@ -48,7 +48,7 @@ export class ModelRunner {
   private readonly generator: Generator;
   private pending: { so: SchedulerOutput; logits: Tensor; owners: RowOwner[]; rows: number[] } | null = null;
 
-  constructor(readonly model: LlamaForCausalLM, readonly backend: Backend, readonly config: RunnerConfig) {
+  constructor(readonly model: CausalLM, readonly backend: Backend, readonly config: RunnerConfig) {
     const c = config, m = model.config;
     if (model.maxNumTokens < c.maxNumBatchedTokens || model.maxNumLogits < c.maxNumLogitsRows) throw new Error("ModelRunner: the model's workspace is smaller than the runner's capacity");
     this.capacity = { maxNumTokens: c.maxNumBatchedTokens, maxNumSeqs: c.maxNumSeqs, maxNumLogitsRows: c.maxNumLogitsRows };
@@ -110,7 +110,7 @@ export class ModelRunner {
     if (so.scheduled.length > cap.maxNumSeqs) throw new Error(`ModelRunner: ${so.scheduled.length} sequences exceed the capacity of ${cap.maxNumSeqs}`);
     if (so.totalNumScheduledTokens > cap.maxNumTokens || so.numLogitsRows > cap.maxNumLogitsRows)
       throw new Error(`ModelRunner: the step (${so.totalNumScheduledTokens} tokens, ${so.numLogitsRows} logits rows) exceeds the capacity (${cap.maxNumTokens}, ${cap.maxNumLogitsRows})`);
-    let t = 0;
+    let t = 0, maxQueryLen = 0;
     h.queryStartLoc[0] = 0;
     so.scheduled.forEach((s, i) => {
       const st = this.inputBatch.get(s.reqId), start = s.numComputedTokens, end = start + s.numNewTokens;
@@ -127,11 +127,12 @@ export class ModelRunner {
       h.blockTables.set(s.blockIds, i * this.maxBlocksPerSeq);
       h.seqLens[i] = end;
       h.queryStartLoc[i + 1] = t;
+      maxQueryLen = Math.max(maxQueryLen, s.numNewTokens);
     });
     for (const key of Object.keys(h) as (keyof HostBatch)[]) this.backend.write(this.dev[key], h[key]);
     const batch: ForwardBatch = {
       numTokens: t, inputIds: this.dev.ids, positions: this.dev.positions, slotMapping: this.dev.slots,
-      attn: { blockTables: this.dev.blockTables, maxBlocksPerSeq: this.maxBlocksPerSeq, seqLens: this.dev.seqLens, queryStartLoc: this.dev.queryStartLoc, numSeqs: so.scheduled.length },
+      attn: { blockTables: this.dev.blockTables, maxBlocksPerSeq: this.maxBlocksPerSeq, seqLens: this.dev.seqLens, queryStartLoc: this.dev.queryStartLoc, numSeqs: so.scheduled.length, maxQueryLen },
       numLogits: owners.length, logitsIndices: this.dev.logitsIndices,
     };
     return { batch, owners, rows };

@@ -5,9 +5,9 @@
  */
 import type { Backend, Tensor } from "../backend/backend";
 import type { ForwardBatch, KVCache } from "../model/forward_batch";
-import type { LlamaForCausalLM } from "../model/llama";
+import type { CausalLM } from "../model/causal_lm";
 
-export function profileRun(model: LlamaForCausalLM, backend: Backend, maxNumTokens: number, maxNumSeqs: number, blockSize: number): void {
+export function profileRun(model: CausalLM, backend: Backend, maxNumTokens: number, maxNumSeqs: number, blockSize: number): void {
   const c = model.config;
   const numSeqs = Math.min(maxNumSeqs, maxNumTokens, model.maxNumLogits);
   const lens = Array.from({ length: numSeqs }, (_, s) => Math.floor(maxNumTokens / numSeqs) + (s < maxNumTokens % numSeqs ? 1 : 0));
@@ -43,7 +43,7 @@ export function profileRun(model: LlamaForCausalLM, backend: Backend, maxNumToke
   try {
     const batch: ForwardBatch = {
       numTokens: maxNumTokens, inputIds: dev(ids), positions: dev(positions), slotMapping: dev(slots),
-      attn: { blockTables: dev(blockTables), maxBlocksPerSeq, seqLens: dev(seqLens), queryStartLoc: dev(queryStartLoc), numSeqs },
+      attn: { blockTables: dev(blockTables), maxBlocksPerSeq, seqLens: dev(seqLens), queryStartLoc: dev(queryStartLoc), numSeqs, maxQueryLen: Math.max(...lens) },
       numLogits: numSeqs, logitsIndices: dev(logitsIndices),
     };
     const logits = model.forward(batch, kvCaches);

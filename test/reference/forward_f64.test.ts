@@ -14,6 +14,9 @@ const PROMPTS: Record<TinyModelName, number[]> = {
   qwen2: [785, 6722, 315, 9625, 374],
   qwen3: [785, 6722, 315, 9625, 374],
   mistral: [1, 415, 5565, 302, 4843, 349],
+  gemma2: [2, 651, 6037, 576, 6081, 603],
+  gemma3: [2, 818, 5279, 529, 7001, 563],
+  phi3: [1, 415, 5565, 302, 4843, 349],
 };
 
 describe("micro model derived by hand", () => {
@@ -162,10 +165,14 @@ describe("tiny models", () => {
     tokens.forEach((tok, i) => expect(top2(logits[prompt.length - 1 + i]).best).toBe(tok));
   });
 
+  // Gemma's tied head over 256k ids (under a final soft cap for Gemma 2) leaves narrower leads than the
+  // successor heads; each floor still sits far above the engine's error against this reference (1e-4 relative).
+  const MIN_MARGIN: Partial<Record<TinyModelName, number>> = { gemma2: 0.1, gemma3: 0.05, phi3: 0.25 };
   for (const name of TINY_MODEL_NAMES) {
-    test(`${name}: 32 greedy steps keep a margin above 0.5 and do not repeat one token`, () => {
+    const floor = MIN_MARGIN[name] ?? 0.5;
+    test(`${name}: 32 greedy steps keep a margin above ${floor} and do not repeat one token`, () => {
       const { tokens, margins } = referenceGreedy(tinyModelDir(name), PROMPTS[name], 32);
-      expect(Math.min(...margins)).toBeGreaterThan(0.5);
+      expect(Math.min(...margins)).toBeGreaterThan(floor);
       expect(new Set(tokens).size).toBeGreaterThan(1);
     });
   }

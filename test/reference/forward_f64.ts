@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { openCheckpoint } from "../../src/model_loader/checkpoint";
 
 /** Logits (one vocab-sized row per input position) of `tokenIds` run through the model in `dir`. */
-export function referenceLogits(dir: string, tokenIds: number[]): Float64Array[] {
-  const model = loadReferenceModel(dir);
+export function referenceLogits(dir: string, tokenIds: number[], opts: ReferenceOptions = {}): Float64Array[] {
+  const model = loadReferenceModel(dir, opts);
   const seq = new ReferenceSequence(model);
   const hidden = tokenIds.map((id) => seq.append(id));
   return model.logits(hidden);
@@ -20,9 +20,9 @@ export function referenceLogits(dir: string, tokenIds: number[]): Float64Array[]
  * Greedy decoding of `steps` tokens after `promptIds` (EOS does not stop it). margins[i] is the gap
  * between the chosen logit and the runner-up at step i: how far from a tie the choice was.
  */
-export function referenceGreedy(dir: string, promptIds: number[], steps: number): { tokens: number[]; margins: number[] } {
+export function referenceGreedy(dir: string, promptIds: number[], steps: number, opts: ReferenceOptions = {}): { tokens: number[]; margins: number[] } {
   if (promptIds.length === 0) throw new Error("referenceGreedy needs a non-empty prompt");
-  const model = loadReferenceModel(dir);
+  const model = loadReferenceModel(dir, opts);
   const seq = new ReferenceSequence(model);
   let last: Float64Array = new Float64Array(0);
   for (const id of promptIds) last = seq.append(id);
@@ -53,6 +53,11 @@ export function top2(logits: Float64Array): { best: number; margin: number } {
   return { best, margin: logits[best] - second };
 }
 
+/** maxModelLen: the context the engine serves, which picks longrope's long or short factors (vLLM's rule). */
+export interface ReferenceOptions {
+  maxModelLen?: number;
+}
+
 // --- config -----------------------------------------------------------------------------------
 
 interface ReferenceConfig {
@@ -71,23 +76,42 @@ interface ReferenceConfig {
   mlpBias: boolean;
   qkNorm: boolean;
   invFreq: Float64Array;
+  /** Per layer: the sliding window (Infinity: full attention) and the RoPE frequencies. */
+  window: number[];
+  layerInvFreq: Float64Array[];
+  rotaryDim: number;
+  ropeScale: number; // longrope's attention factor on cos and sin
+  fusedQkv: boolean; // Phi-3's qkv_proj and gate_up_proj
+  gemma: null | { embedScale: number; queryPreAttnScalar: number; attnCap: number | null; finalCap: number | null };
 }
 
-function readConfig(dir: string): ReferenceConfig {
+const GEMMA_ARCHS = ["Gemma2ForCausalLM", "Gemma3ForCausalLM"];
+
+function readConfig(dir: string, opts: ReferenceOptions): ReferenceConfig {
   const c = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
   const architecture: string = c.architectures[0];
-  if (!["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"].includes(architecture)) {
+  if (!["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Phi3ForCausalLM", ...GEMMA_ARCHS].includes(architecture)) {
     throw new Error(`reference forward does not implement ${architecture}`);
   }
-  if (c.hidden_act !== undefined && c.hidden_act !== "silu") throw new Error(`hidden_act ${c.hidden_act} not implemented`);
-  const slidingActive = architecture === "MistralForCausalLM" ? c.sliding_window != null : c.use_sliding_window === true;
-  if (slidingActive) throw new Error("reference forward does not implement sliding-window attention");
+  const isGemma = GEMMA_ARCHS.includes(architecture);
+  if (!isGemma && c.hidden_act !== undefined && c.hidden_act !== "silu") throw new Error(`hidden_act ${c.hidden_act} not implemented`);
+  if (isGemma && (c.hidden_activation ?? "gelu_pytorch_tanh") !== "gelu_pytorch_tanh") throw new Error(`hidden_activation ${c.hidden_activation} not implemented`);
+  if (architecture.startsWith("Qwen") && c.use_sliding_window === true) throw new Error("reference forward does not implement Qwen's sliding layers");
   const numHeads: number = c.num_attention_heads;
   const headDim: number = c.head_dim ?? c.hidden_size / numHeads;
   const isQwen2 = architecture === "Qwen2ForCausalLM";
   const attentionBias = !isQwen2 && architecture !== "MistralForCausalLM" && c.attention_bias === true;
+  const layers = layerAttention(c, architecture, headDim, opts);
   return {
     architecture,
+    ...layers,
+    fusedQkv: architecture === "Phi3ForCausalLM",
+    gemma: isGemma ? {
+      embedScale: Math.fround(Math.sqrt(c.hidden_size)), // HF: sqrt(hidden) in the (f32) weight dtype
+      queryPreAttnScalar: c.query_pre_attn_scalar,
+      attnCap: architecture === "Gemma2ForCausalLM" ? c.attn_logit_softcapping ?? null : null,
+      finalCap: c.final_logit_softcapping ?? null,
+    } : null,
     vocabSize: c.vocab_size,
     hiddenSize: c.hidden_size,
     intermediateSize: c.intermediate_size,
@@ -96,13 +120,43 @@ function readConfig(dir: string): ReferenceConfig {
     numKvHeads: c.num_key_value_heads ?? numHeads,
     headDim,
     eps: c.rms_norm_eps,
-    tie: c.tie_word_embeddings ?? false, // the default of all four config classes
+    tie: c.tie_word_embeddings ?? isGemma,
     qkvBias: isQwen2 || attentionBias,
     oBias: attentionBias,
     mlpBias: architecture === "LlamaForCausalLM" && c.mlp_bias === true,
-    qkNorm: architecture === "Qwen3ForCausalLM",
-    invFreq: ropeInvFreq(headDim, c.rope_theta ?? 10000, c.rope_scaling ?? null),
+    qkNorm: architecture === "Qwen3ForCausalLM" || architecture === "Gemma3ForCausalLM",
+    invFreq: layers.layerInvFreq[0],
   };
+}
+
+/**
+ * Each layer's window and RoPE, from the config fields the tiny models write (transformers 5 layout for
+ * Gemma and Phi-3: layer_types, rope_parameters).
+ */
+function layerAttention(c: Record<string, any>, arch: string, headDim: number, opts: ReferenceOptions) {
+  const n: number = c.num_hidden_layers;
+  const types: string[] = c.layer_types ?? new Array(n).fill(c.sliding_window != null && arch !== "LlamaForCausalLM" && !arch.startsWith("Qwen") ? "sliding_attention" : "full_attention");
+  const window = types.map((t) => (t === "sliding_attention" ? c.sliding_window : Infinity));
+  if (arch === "Gemma3ForCausalLM") {
+    const rp = c.rope_parameters;
+    const full = ropeInvFreq(headDim, rp.full_attention.rope_theta, rp.full_attention);
+    const local = ropeInvFreq(headDim, rp.sliding_attention.rope_theta, rp.sliding_attention);
+    return { window, layerInvFreq: types.map((t) => (t === "sliding_attention" ? local : full)), rotaryDim: headDim, ropeScale: 1 };
+  }
+  const rp = c.rope_parameters ?? { ...(c.rope_scaling ?? {}), rope_theta: c.rope_theta ?? 10000 };
+  const rotaryDim = Math.floor(headDim * (rp.partial_rotary_factor ?? 1));
+  let inv: Float64Array, ropeScale = 1;
+  if ((rp.rope_type ?? rp.type) === "longrope") {
+    const original: number = c.original_max_position_embeddings ?? rp.original_max_position_embeddings;
+    const long = (opts.maxModelLen ?? c.max_position_embeddings) > original;
+    const ext: number[] = long ? rp.long_factor : rp.short_factor;
+    inv = ropeInvFreq(rotaryDim, rp.rope_theta, null).map((f, i) => f / ext[i]);
+    const factor = c.max_position_embeddings / original;
+    ropeScale = factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+  } else {
+    inv = ropeInvFreq(rotaryDim, rp.rope_theta ?? 10000, rp.rope_type === "default" ? null : (c.rope_parameters ? rp : c.rope_scaling ?? null));
+  }
+  return { window, layerInvFreq: new Array(n).fill(inv), rotaryDim, ropeScale };
 }
 
 /** inv_freq[i] = theta^(-2i/d), then the rope_scaling adjustment HF applies at init. */
@@ -156,7 +210,8 @@ class ReferenceModel {
         const x = hidden[t];
         let s = 0;
         for (let i = 0; i < h; i++) s += head[base + i] * x[i];
-        out[t][v] = s;
+        const cap = this.cfg.gemma?.finalCap ?? null;
+        out[t][v] = cap === null ? s : cap * Math.tanh(s / cap);
       }
     }
     return out;
@@ -168,15 +223,16 @@ class ReferenceModel {
 const cache: { dir: string; model: ReferenceModel }[] = [];
 const CACHE_SIZE = 2;
 
-function loadReferenceModel(dir: string): ReferenceModel {
-  const hit = cache.find((e) => e.dir === dir);
+function loadReferenceModel(dir: string, opts: ReferenceOptions = {}): ReferenceModel {
+  const key = `${dir}\0${opts.maxModelLen ?? ""}`;
+  const hit = cache.find((e) => e.dir === key);
   if (hit) return hit.model;
-  const cfg = readConfig(dir);
+  const cfg = readConfig(dir, opts);
   const ckpt = openCheckpoint(dir);
   const weights = new Map<string, Float64Array>();
   for (const [name, t] of ckpt.tensors) weights.set(name, decodeToF64(t.dtype, t.data, name));
   const model = new ReferenceModel(cfg, weights);
-  cache.unshift({ dir, model });
+  cache.unshift({ dir: key, model });
   cache.length = Math.min(cache.length, CACHE_SIZE);
   return model;
 }
@@ -235,33 +291,54 @@ class ReferenceSequence {
     if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize) throw new Error(`token id ${id} out of range`);
     const embed = this.model.w("model.embed_tokens.weight");
     const x = embed.slice(id * cfg.hiddenSize, (id + 1) * cfg.hiddenSize);
+    const norm = (v: Float64Array, name: string) => (cfg.gemma ? gemmaRmsNorm : rmsNorm)(v, this.model.w(name), cfg.eps);
+    if (cfg.gemma) x.forEach((v, i) => (x[i] = v * cfg.gemma!.embedScale));
     for (let layer = 0; layer < cfg.numLayers; layer++) {
-      addInPlace(x, this.attention(layer, rmsNorm(x, this.model.w(`model.layers.${layer}.input_layernorm.weight`), cfg.eps)));
-      addInPlace(x, this.mlp(layer, rmsNorm(x, this.model.w(`model.layers.${layer}.post_attention_layernorm.weight`), cfg.eps)));
+      const p = `model.layers.${layer}`;
+      if (cfg.gemma) {
+        // Gemma norms each sub-block's output too, before adding it to the residual.
+        addInPlace(x, norm(this.attention(layer, norm(x, `${p}.input_layernorm.weight`)), `${p}.post_attention_layernorm.weight`));
+        addInPlace(x, norm(this.mlp(layer, norm(x, `${p}.pre_feedforward_layernorm.weight`)), `${p}.post_feedforward_layernorm.weight`));
+        continue;
+      }
+      addInPlace(x, this.attention(layer, norm(x, `${p}.input_layernorm.weight`)));
+      addInPlace(x, this.mlp(layer, norm(x, `${p}.post_attention_layernorm.weight`)));
     }
-    return rmsNorm(x, this.model.w("model.norm.weight"), cfg.eps);
+    return norm(x, "model.norm.weight");
+  }
+
+  /** q, k, v of one token: separate projections, or slices of Phi-3's fused qkv_proj. */
+  private qkv(p: string, x: Float64Array): [Float64Array, Float64Array, Float64Array] {
+    const { cfg } = this.model;
+    if (!cfg.fusedQkv) return [this.proj(`${p}.q_proj`, x, cfg.qkvBias), this.proj(`${p}.k_proj`, x, cfg.qkvBias), this.proj(`${p}.v_proj`, x, cfg.qkvBias)];
+    const all = this.proj(`${p}.qkv_proj`, x, false), q = cfg.numHeads * cfg.headDim, kv = cfg.numKvHeads * cfg.headDim;
+    return [all.slice(0, q), all.slice(q, q + kv), all.slice(q + kv)];
   }
 
   private attention(layer: number, x: Float64Array): Float64Array {
     const { cfg } = this.model;
     const p = `model.layers.${layer}.self_attn`;
-    const q = this.proj(`${p}.q_proj`, x, cfg.qkvBias);
-    const k = this.proj(`${p}.k_proj`, x, cfg.qkvBias);
-    const v = this.proj(`${p}.v_proj`, x, cfg.qkvBias);
+    const [q, k, v] = this.qkv(p, x);
     if (cfg.qkNorm) {
-      perHead(q, cfg.headDim, (head) => rmsNorm(head, this.model.w(`${p}.q_norm.weight`), cfg.eps));
-      perHead(k, cfg.headDim, (head) => rmsNorm(head, this.model.w(`${p}.k_norm.weight`), cfg.eps));
+      const norm = cfg.gemma ? gemmaRmsNorm : rmsNorm;
+      perHead(q, cfg.headDim, (head) => norm(head, this.model.w(`${p}.q_norm.weight`), cfg.eps));
+      perHead(k, cfg.headDim, (head) => norm(head, this.model.w(`${p}.k_norm.weight`), cfg.eps));
     }
     const pos = this.keys[layer].length;
-    perHead(q, cfg.headDim, (head) => rotateHalf(head, pos, cfg.invFreq));
-    perHead(k, cfg.headDim, (head) => rotateHalf(head, pos, cfg.invFreq));
+    const rope = (head: Float64Array) => rotatePartial(head, pos, cfg.layerInvFreq[layer], cfg.rotaryDim, cfg.ropeScale);
+    perHead(q, cfg.headDim, rope);
+    perHead(k, cfg.headDim, rope);
     this.keys[layer].push(k);
     this.values[layer].push(v);
 
     const out = new Float64Array(cfg.numHeads * cfg.headDim);
     const group = cfg.numHeads / cfg.numKvHeads;
+    // Keys at positions > pos - window: the sliding window of this layer (Infinity for full attention).
+    const first = Math.max(0, pos - cfg.window[layer] + 1);
+    const keys = this.keys[layer].slice(first), values = this.values[layer].slice(first);
+    const scale = cfg.gemma ? 1 / Math.sqrt(cfg.gemma.queryPreAttnScalar) : 1 / Math.sqrt(cfg.headDim);
     for (let h = 0; h < cfg.numHeads; h++) {
-      const head = attendOneHead(q.subarray(h * cfg.headDim, (h + 1) * cfg.headDim), this.keys[layer], this.values[layer], Math.floor(h / group), cfg.headDim);
+      const head = attendOneHead(q.subarray(h * cfg.headDim, (h + 1) * cfg.headDim), keys, values, Math.floor(h / group), cfg.headDim, scale, cfg.gemma?.attnCap ?? null);
       out.set(head, h * cfg.headDim);
     }
     return this.proj(`${p}.o_proj`, out, cfg.oBias);
@@ -269,10 +346,11 @@ class ReferenceSequence {
 
   private mlp(layer: number, x: Float64Array): Float64Array {
     const p = `model.layers.${layer}.mlp`;
-    const bias = this.model.cfg.mlpBias;
-    const gate = this.proj(`${p}.gate_proj`, x, bias);
-    const up = this.proj(`${p}.up_proj`, x, bias);
-    const act = gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]);
+    const { mlpBias: bias, fusedQkv: fused, gemma } = this.model.cfg;
+    const gateUp = fused ? this.proj(`${p}.gate_up_proj`, x, false) : null;
+    const gate = gateUp ? gateUp.slice(0, gateUp.length / 2) : this.proj(`${p}.gate_proj`, x, bias);
+    const up = gateUp ? gateUp.slice(gateUp.length / 2) : this.proj(`${p}.up_proj`, x, bias);
+    const act = gate.map((g, i) => (gemma ? geluTanh(g) : g / (1 + Math.exp(-g))) * up[i]);
     return this.proj(`${p}.down_proj`, act, bias);
   }
 
@@ -292,13 +370,13 @@ class ReferenceSequence {
   }
 }
 
-/** softmax(q·k_j * head_dim^-0.5 over cached j) @ v for one query head reading kv head `kvHead`. */
-function attendOneHead(q: Float64Array, keys: Float64Array[], values: Float64Array[], kvHead: number, headDim: number): Float64Array {
+/** softmax(cap(q·k_j * scale) over the visible keys j) @ v for one query head reading kv head `kvHead`. */
+function attendOneHead(q: Float64Array, keys: Float64Array[], values: Float64Array[], kvHead: number, headDim: number, scale: number, cap: number | null): Float64Array {
   const off = kvHead * headDim;
   const scores = keys.map((k) => {
     let s = 0;
     for (let i = 0; i < headDim; i++) s += q[i] * k[off + i];
-    return s / Math.sqrt(headDim);
+    return cap === null ? s * scale : cap * Math.tanh((s * scale) / cap);
   });
   const max = Math.max(...scores);
   const weights = scores.map((s) => Math.exp(s - max));
@@ -318,18 +396,31 @@ function rmsNorm(x: Float64Array, weight: Float64Array, eps: number): Float64Arr
   return x.map((v, i) => weight[i] * (v * inv));
 }
 
-/** HF rotate_half: pairs (i, i + d/2) rotate by pos * inv_freq[i]. */
-function rotateHalf(x: Float64Array, pos: number, invFreq: Float64Array): Float64Array {
-  const half = x.length / 2;
-  const out = new Float64Array(x.length);
+/**
+ * HF rotate_half over the first `rot` dimensions: pairs (i, i + rot/2) rotate by pos * inv_freq[i], with
+ * cos and sin times `scale`; the rest pass through.
+ */
+function rotatePartial(x: Float64Array, pos: number, invFreq: Float64Array, rot: number, scale: number): Float64Array {
+  const half = rot / 2;
+  const out = x.slice();
   for (let i = 0; i < half; i++) {
     const angle = pos * invFreq[i];
-    const c = Math.cos(angle);
-    const s = Math.sin(angle);
+    const c = Math.cos(angle) * scale;
+    const s = Math.sin(angle) * scale;
     out[i] = x[i] * c - x[i + half] * s;
     out[i + half] = x[i + half] * c + x[i] * s;
   }
   return out;
+}
+
+/** Gemma's RMSNorm: x / rms(x) * (1 + w). */
+function gemmaRmsNorm(x: Float64Array, weight: Float64Array, eps: number): Float64Array {
+  return rmsNorm(x, weight.map((w) => 1 + w), eps);
+}
+
+/** gelu_pytorch_tanh. */
+function geluTanh(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
 }
 
 /** Replaces each head_dim slice of `x` with fn(slice). */

