@@ -29,6 +29,17 @@ describe("forward pass vs float64 reference", () => {
     });
   }
 
+  // Chunks that start inside, at and past the sliding windows (8 tokens for gemma2, 10 for phi3).
+  for (const name of ["gemma2", "phi3"] as const) {
+    test(`${name}: chunked prefill across the sliding window gives the same logits as one chunk`, () => {
+      const dir = tinyModelDir(name);
+      const whole = new SequenceHarness(dir).run(PROMPT);
+      const h = new SequenceHarness(dir);
+      const chunked = [...h.run(PROMPT.slice(0, 5)), ...h.run(PROMPT.slice(5, 13)), ...h.run(PROMPT.slice(13))];
+      for (let i = 0; i < PROMPT.length; i++) expect(relError(chunked[i], whole[i])).toBeLessThan(TOL);
+    });
+  }
+
   test("chunked prefill gives the same logits as one chunk", () => {
     const dir = tinyModelDir("qwen3");
     const whole = new SequenceHarness(dir).run(PROMPT);

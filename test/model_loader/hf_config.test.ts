@@ -107,14 +107,30 @@ describe("parseModelConfig per architecture", () => {
     expect(c.eosTokenIds).toEqual([151645]);
   });
 
-  test("Qwen2 sliding window applies only when every layer uses it", () => {
+  test("Qwen2 sliding window applies to the layers from max_window_layers on", () => {
     const on = { ...QWEN25_05B, use_sliding_window: true, sliding_window: 4096 };
     expect(parseModelConfig({ ...on, max_window_layers: 0 }, SRC).slidingWindow).toBe(4096);
     expect(parseModelConfig({ ...on, max_window_layers: 24 }, SRC).slidingWindow).toBeNull();
-    expect(configError({ ...on, max_window_layers: 21 }).message).toMatch(/mixing sliding-window and full-attention/);
+    const mixed = parseModelConfig({ ...on, max_window_layers: 21 }, SRC);
+    expect(mixed.slidingWindow).toBe(4096);
+    expect(mixed.layerTypes).toEqual([...Array(21).fill("full_attention"), ...Array(3).fill("sliding_attention")]);
     const allSliding = Array(24).fill("sliding_attention");
     expect(parseModelConfig({ ...on, max_window_layers: 21, layer_types: allSliding }, SRC).slidingWindow).toBe(4096);
     expect(configError({ ...on, layer_types: ["full_attention"] }).message).toMatch(/'layer_types' must be a list of 24/);
+  });
+
+  test("Gemma 3 and Phi-3 configs in transformers 4.x spelling", () => {
+    const base = { hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 7, intermediate_size: 128, vocab_size: 1000 };
+    const g = parseModelConfig({ ...base, architectures: ["Gemma3ForCausalLM"], rope_theta: 1e6, rope_local_base_freq: 10000,
+      rope_scaling: { rope_type: "linear", factor: 8 }, sliding_window: 512, sliding_window_pattern: 6 }, SRC);
+    expect(g.layerTypes?.map((t) => t[0])).toEqual(["s", "s", "s", "s", "s", "f", "s"]);
+    expect([g.ropeTheta, g.ropeScaling, g.gemma?.localRope]).toEqual([1e6, { type: "linear", factor: 8 }, { theta: 10000, scaling: null }]);
+    expect([g.tieWordEmbeddings, g.qkNorm, g.headDim, g.gemma?.finalLogitSoftcapping]).toEqual([true, true, 256, null]);
+    const p = parseModelConfig({ ...base, architectures: ["Phi3ForCausalLM"], num_hidden_layers: 2, max_position_embeddings: 131072,
+      original_max_position_embeddings: 4096, sliding_window: 262144,
+      rope_scaling: { type: "su", short_factor: Array(8).fill(1), long_factor: Array(8).fill(2) } }, SRC);
+    expect(p.ropeScaling).toMatchObject({ type: "longrope", originalMaxPositionEmbeddings: 4096, attentionFactor: Math.sqrt(1 + Math.log(32) / Math.log(4096)) });
+    expect(configError({ ...base, architectures: ["Phi3ForCausalLM"], rope_scaling: { type: "longrope", short_factor: [1], long_factor: [1] } }).message).toMatch(/short_factor/);
   });
 
   test("Qwen3: explicit head_dim differs from hidden/heads, q/k norm, default head_dim 128", () => {
