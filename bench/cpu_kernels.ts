@@ -74,7 +74,7 @@ for (const [dname, dtype, size] of [["bf16", VK_BF16, 2], ["f16", VK_F16, 2], ["
   const q = buffer(nq * d * 4), o = buffer(nq * d * 4);
   const table = Int32Array.from({ length: blocks }, (_, i) => i);
   const seqLens = Int32Array.of(len), qsl = Int32Array.of(0, 1);
-  const attend = () => K.pagedAttention(o, q, kc, vc, ptr(table), blocks, ptr(seqLens), ptr(qsl), 1, nq, nkv, d, bs, 0.088);
+  const attend = () => K.pagedAttention(o, q, kc, vc, ptr(table), blocks, ptr(seqLens), ptr(qsl), 1, 1, nq, nkv, d, bs, 0.088, 0, 0);
   const s = time(attend);
   report(`attention decode ctx=${len} 32/8x128`, s, 2 * len * nkv * d * 4, 4 * len * nq * d);
 }

@@ -12,7 +12,9 @@ struct AttentionParams {
   const bf16 *q, *k_cache, *v_cache;
   const int32_t *block_tables, *seq_lens, *query_start_loc;
   int max_blocks, n_seqs, n_q_heads, n_kv_heads, head_dim, block_size, group;
-  float scale_log2; /* scale * log2(e): softmax runs on exp2 */
+  float scale, scale_log2; /* scale_log2 = scale * log2(e): softmax runs on exp2 */
+  int sliding_window;       /* > 0: a query at position p sees keys > p - sliding_window */
+  float soft_cap;           /* > 0: scaled scores become soft_cap * tanh(s / soft_cap) */
   /* Decode: each sequence's keys split into up to max_splits ranges, merged by the combine kernel. */
   int max_splits;
   float* partial_o;  /* [n_seqs][max_splits][n_q_heads][head_dim], unnormalized */
@@ -22,16 +24,21 @@ struct AttentionParams {
 };
 
 /* Keys per decode split at least, so a split outweighs its merge. */
-#define VK_DECODE_MIN_SPLIT 256
+#define VK_DECODE_MIN_SPLIT 64
 
-/* Splits of a decode sequence with seq_len keys, and the keys each covers (a multiple of 64). */
-__device__ __forceinline__ int vk_decode_splits(int seq_len, int max_splits, int* chunk) {
-  int splits = min(max_splits, (seq_len + VK_DECODE_MIN_SPLIT - 1) / VK_DECODE_MIN_SPLIT);
+/* First key a decode query (at position seq_len - 1) sees. */
+__device__ __forceinline__ int vk_decode_first_key(const AttentionParams& p, int seq_len) {
+  return p.sliding_window > 0 ? max(0, seq_len - p.sliding_window) : 0;
+}
+
+/* Splits of a decode sequence's n_keys visible keys, and the keys each covers (a multiple of 32). */
+__device__ __forceinline__ int vk_decode_splits(int n_keys, int max_splits, int* chunk) {
+  int splits = min(max_splits, (n_keys + VK_DECODE_MIN_SPLIT - 1) / VK_DECODE_MIN_SPLIT);
   splits = max(splits, 1);
-  int c = (seq_len + splits - 1) / splits;
-  c = (c + 63) / 64 * 64;
+  int c = (n_keys + splits - 1) / splits;
+  c = (c + 31) / 32 * 32;
   *chunk = c;
-  return (seq_len + c - 1) / c;
+  return max(1, (n_keys + c - 1) / c);
 }
 
 /* Address of key/value `pos` of kv head `kvh` for sequence s, through the block table. */

@@ -6,6 +6,7 @@
  * accumulators; the online softmax runs on the warp's own rows in shared memory (O lives there too,
  * so it can be rescaled row by row). Blocks are persistent and take tiles from the prefix sums that
  * plan_kernel builds from the query lengths, which only the device knows. */
+#include <math.h>
 #include <mma.h>
 
 #include "attention.cuh"
@@ -102,7 +103,9 @@ __device__ void prefill_tile(const AttentionParams& p, char* smem, int seq, int 
   for (int i = tid; i < BM * D; i += THREADS) so[(i / D) * S::LDO + i % D] = 0.f;
 
   int kv_len = ctx + last + 1; /* keys the tile's last row sees */
-  for (int kv0 = 0; kv0 < kv_len; kv0 += S::BN) {
+  /* With a window, tiles wholly before the first row's window are skipped. */
+  int kv_first = p.sliding_window > 0 ? max(0, ctx + first - p.sliding_window + 1) / S::BN * S::BN : 0;
+  for (int kv0 = kv_first; kv0 < kv_len; kv0 += S::BN) {
     __syncthreads(); /* the previous tile's K/V are consumed (and Q, O, row state are in place) */
     for (int c = tid; c < S::BN * D / 8; c += THREADS) {
       int j = c / (D / 8), part = c % (D / 8), pos = kv0 + j;
@@ -140,7 +143,12 @@ __device__ void prefill_tile(const AttentionParams& p, char* smem, int seq, int 
 #pragma unroll
       for (int i = 0; i < S::BN / 32; i++) {
         int c = lane + 32 * i;
-        sc[i] = (qpos >= 0 && kv0 + c <= qpos) ? ss[r * S::LDS + c] * p.scale_log2 : -INFINITY;
+        int key = kv0 + c;
+        bool seen = qpos >= 0 && key <= qpos && (p.sliding_window <= 0 || key > qpos - p.sliding_window);
+        float v = ss[r * S::LDS + c];
+        if (p.soft_cap > 0.f) v = p.soft_cap * tanhf(v * p.scale / p.soft_cap) * (float)M_LOG2E;
+        else v *= p.scale_log2;
+        sc[i] = seen ? v : -INFINITY;
         m = fmaxf(m, sc[i]);
       }
       m = vk_warp_max(m);

@@ -5,7 +5,7 @@
 #include "attention.cuh"
 
 /* Decode blocks wanted in flight: enough to fill the device when few sequences decode. */
-#define DECODE_BLOCKS_PER_SM 2
+#define DECODE_BLOCKS_PER_SM 4
 #define MAX_SPLITS 32
 
 static int max_splits_for(int n_seqs, int n_kv_heads, int group) {
@@ -17,10 +17,15 @@ static int max_splits_for(int n_seqs, int n_kv_heads, int group) {
 
 void vk_paged_attention(bf16* out, const bf16* q, const bf16* k_cache, const bf16* v_cache,
                         const int32_t* block_tables, int max_blocks_per_seq, const int32_t* seq_lens,
-                        const int32_t* query_start_loc, int n_seqs, int n_q_heads, int n_kv_heads, int head_dim,
-                        int block_size, float scale) {
+                        const int32_t* query_start_loc, int n_seqs, int max_query_len, int n_q_heads,
+                        int n_kv_heads, int head_dim, int block_size, float scale, int sliding_window,
+                        float soft_cap) {
   cudaStream_t s = vk_stream();
   if (!s || n_seqs <= 0) return;
+  if (sliding_window < 0 || !(soft_cap >= 0.f)) {
+    vk_fail("vk_paged_attention: sliding_window %d and soft_cap %g must be >= 0", sliding_window, (double)soft_cap);
+    return;
+  }
   if (head_dim != 16 && head_dim != 32 && head_dim != 64 && head_dim != 128 && head_dim != 256) {
     vk_fail("vk_paged_attention: head_dim %d is not supported (16, 32, 64, 128 or 256)", head_dim);
     return;
@@ -34,7 +39,8 @@ void vk_paged_attention(bf16* out, const bf16* q, const bf16* k_cache, const bf1
   p.block_tables = block_tables, p.seq_lens = seq_lens, p.query_start_loc = query_start_loc;
   p.max_blocks = max_blocks_per_seq, p.n_seqs = n_seqs, p.n_q_heads = n_q_heads, p.n_kv_heads = n_kv_heads;
   p.head_dim = head_dim, p.block_size = block_size, p.group = n_q_heads / n_kv_heads;
-  p.scale_log2 = scale * (float)M_LOG2E;
+  p.scale = scale, p.scale_log2 = scale * (float)M_LOG2E;
+  p.sliding_window = sliding_window, p.soft_cap = soft_cap;
   p.max_splits = max_splits_for(n_seqs, n_kv_heads, p.group);
 
   size_t parts = (size_t)n_seqs * p.max_splits * n_q_heads;
@@ -47,5 +53,5 @@ void vk_paged_attention(bf16* out, const bf16* q, const bf16* k_cache, const bf1
   p.tile_start = (int*)(ws + o_bytes + ml_bytes);
 
   vk_launch_decode_attention(p, s);
-  vk_launch_prefill_attention(p, s);
+  if (max_query_len > 1) vk_launch_prefill_attention(p, s); /* decode-only steps skip the prefill path */
 }

@@ -7,7 +7,8 @@
 #
 # Carry .gpu/ (scripts/gpu/pack.sh and scripts/gpu/pack-deps.sh make bun.xz, tokenizers.tar.xz and
 # node_modules.tar.xz). PHASES picks steps (default: build,tests,model,check,throughput,decode1,serve,hf);
-# online runs `vllm bench serve` against `vllm serve` (not in the default list).
+# online runs `vllm bench serve` against `vllm serve`, kernels the per-kernel bench (profile adds ncu);
+# none of those three is in the default list.
 # NUM_PROMPTS (default 1000) sizes the vllm-bun throughput run, HF_NUM_PROMPTS (default: the same) HF's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -41,7 +42,22 @@ VLLM="dist/vllm"
 if has tests; then
   step tests: kernels vs the CPU backend, tiny-model parity with HF, the engine scenarios
   bun test test/backend/cuda_sampling.test.ts test/backend/cuda_kernels.test.ts test/model/cuda_parity.test.ts \
-    test/engine/llm_engine_cuda.test.ts || echo "tests: FAILED"
+    test/engine/llm_engine_cuda.test.ts > "$OUT/gpu_tests.log" 2>&1 || echo "tests: FAILED"
+  grep -E "^\(fail\)|^ *[0-9]+ (pass|fail|skip)|^error" "$OUT/gpu_tests.log" | head -40
+fi
+
+if has kernels; then
+  step "kernels: per-kernel timings (8B shapes) vs the copy roofline, bench/cuda/kernel_bench.cu"
+  if nvcc -O3 -std=c++17 -Inative/include bench/cuda/kernel_bench.cu -Lbuild/native -lvk_cuda -o /tmp/kernel_bench; then
+    LD_LIBRARY_PATH=build/native /tmp/kernel_bench > "$OUT/kernels.json" || echo "kernel bench: FAILED"
+    if has profile; then
+      LD_LIBRARY_PATH=build/native KB_REPS_DIV=1000 ncu --metrics gpu__time_duration.sum --print-summary per-kernel \
+        /tmp/kernel_bench > "$OUT/kernels_ncu.txt" 2>&1 || echo "kernel ncu: FAILED"
+      grep -E "^\s+[a-z_].*\(|gpu__time_duration.sum" "$OUT/kernels_ncu.txt" | head -80 || true
+    fi
+  else
+    echo "kernel bench build: FAILED"
+  fi
 fi
 
 if has model; then

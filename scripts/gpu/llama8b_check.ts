@@ -57,7 +57,7 @@ function forward(ids: number[], start: number): Tensor {
   b.write(last, Int32Array.of(n - 1));
   return model.forward({
     numTokens: n, inputIds: t.ids, positions: t.pos, slotMapping: t.slots,
-    attn: { blockTables: bt, maxBlocksPerSeq: numBlocks, seqLens, queryStartLoc: qsl, numSeqs: 1 },
+    attn: { blockTables: bt, maxBlocksPerSeq: numBlocks, seqLens, queryStartLoc: qsl, numSeqs: 1, maxQueryLen: n },
     numLogits: 1, logitsIndices: last,
   }, kv);
 }
@@ -207,7 +207,7 @@ function batchedDecode(n: number, ctx: number, steps: number) {
     const t0 = performance.now();
     const logits = model.forward({
       numTokens: n, inputIds: ids, positions: pos, slotMapping: slots,
-      attn: { blockTables: tables, maxBlocksPerSeq: bps, seqLens: lens, queryStartLoc: starts, numSeqs: n },
+      attn: { blockTables: tables, maxBlocksPerSeq: bps, seqLens: lens, queryStartLoc: starts, numSeqs: n, maxQueryLen: 1 },
       numLogits: n, logitsIndices: rows,
     }, caches);
     cuda.synchronize();

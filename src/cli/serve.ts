@@ -99,7 +99,7 @@ export function parseServeFlags(argv: readonly string[]): "help" | { values: Rec
   if (positionals.length === 1) values["model"] = positionals[0];
   const warnings = checkCompatFlags(values);
   checkTokenizerFlag(values);
-  return { values, serve: serveArgsFrom(values), args: engineArgsFrom(values), warnings };
+  return { values, serve: serveArgsFrom(values), args: { ...engineArgsFrom(values), usageContext: "server" }, warnings };
 }
 
 // Startup now awaits the template check, so its errors arrive as a rejection: reported as main() reports

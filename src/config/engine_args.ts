@@ -4,8 +4,10 @@ import { ArgError, type FlagSpec } from "../cli/arg_parser";
 export interface EngineArgs {
   model: string; // a model directory, or "demo"
   maxModelLen: number | null;
-  maxNumSeqs: number;
-  maxNumBatchedTokens: number;
+  maxNumSeqs: number | null; // null: vLLM's default for the device (schedulerDefaults in vllm_config.ts)
+  maxNumBatchedTokens: number | null;
+  /** Which of vLLM's usage contexts picks the defaults: offline (generate, bench) or the API server. */
+  usageContext?: "llm" | "server";
   blockSize: number;
   enablePrefixCaching: boolean;
   enableChunkedPrefill: boolean;
@@ -22,8 +24,8 @@ export interface EngineArgs {
 export const ENGINE_FLAGS: FlagSpec[] = [
   { name: "model", type: "string", default: "demo", help: "model directory (Hugging Face layout), or 'demo' for the built-in random-weight demo model" },
   { name: "max-model-len", type: "size", help: "context length (prompt + output); accepts 1k (1000) and 1K (1024); default: from config.json" },
-  { name: "max-num-seqs", type: "int", default: 256, help: "most sequences in one step" },
-  { name: "max-num-batched-tokens", type: "int", default: 8192, help: "token budget of one step" },
+  { name: "max-num-seqs", type: "int", help: "most sequences in one step; default as vLLM's: 1024 on a GPU with >= 70 GiB (not an A100), else 256" },
+  { name: "max-num-batched-tokens", type: "int", help: "token budget of one step; default as vLLM's: on a GPU with >= 70 GiB (not an A100) 16384 offline and 8192 for serve, on other GPUs 8192 and 2048, on the CPU 8192" },
   { name: "block-size", type: "int", default: 16, help: "tokens per KV cache block", choices: undefined },
   { name: "enable-prefix-caching", type: "bool", default: true, negatable: true, help: "reuse KV blocks of prompt prefixes seen before" },
   { name: "enable-chunked-prefill", type: "bool", default: true, negatable: true, help: "split long prompts across steps" },
@@ -42,8 +44,8 @@ export function engineArgsFrom(v: Record<string, unknown>): EngineArgs {
   const a: EngineArgs = {
     model: v["model"] as string,
     maxModelLen: (v["max-model-len"] as number | undefined) ?? null,
-    maxNumSeqs: v["max-num-seqs"] as number,
-    maxNumBatchedTokens: v["max-num-batched-tokens"] as number,
+    maxNumSeqs: (v["max-num-seqs"] as number | undefined) ?? null,
+    maxNumBatchedTokens: (v["max-num-batched-tokens"] as number | undefined) ?? null,
     blockSize: v["block-size"] as number,
     enablePrefixCaching: v["enable-prefix-caching"] as boolean,
     enableChunkedPrefill: v["enable-chunked-prefill"] as boolean,
@@ -69,7 +71,7 @@ export function engineArgsFrom(v: Record<string, unknown>): EngineArgs {
   if (a.structuredOutputsMaxWhitespace !== null && !(Number.isInteger(a.structuredOutputsMaxWhitespace) && a.structuredOutputsMaxWhitespace <= 1024))
     throw new ArgError(`argument --structured-outputs-max-whitespace: must be an integer up to 1024 (or -1 for unbounded), got ${a.structuredOutputsMaxWhitespace}`);
   if (a.maxLogprobs < 0) throw new ArgError(`argument --max-logprobs: must be non-negative, got ${a.maxLogprobs}`);
-  if (!a.enableChunkedPrefill && a.maxModelLen !== null && a.maxModelLen > a.maxNumBatchedTokens)
+  if (!a.enableChunkedPrefill && a.maxModelLen !== null && a.maxNumBatchedTokens !== null && a.maxModelLen > a.maxNumBatchedTokens)
     throw new ArgError(`argument --max-num-batched-tokens: ${a.maxNumBatchedTokens} is smaller than --max-model-len ${a.maxModelLen}; enable chunked prefill or raise it`);
   return a;
 }

@@ -39,15 +39,38 @@ export interface VllmConfig {
 // Prompt-logprob scoring gets at least this many rows per step, so a 512-token prompt is scored in one step.
 const MIN_PROMPT_LOGPROB_ROWS = 512;
 
-export function createVllmConfig(args: EngineArgs, modelDir: string, model: ModelConfig): VllmConfig {
+/** What the defaults depend on: the device the engine runs on (null memory: the CPU). */
+export interface DeviceFacts {
+  readonly totalMemoryBytes: number | null;
+  readonly name: string;
+}
+
+/**
+ * vLLM's scheduler defaults when --max-num-seqs / --max-num-batched-tokens are not given: a GPU with at
+ * least 70 GiB that is not an A100 (H100, H200, MI300X) gets 1024 sequences and 16384 tokens offline (8192
+ * for the API server); other GPUs 256 and 8192 (2048 for the server). The CPU keeps 256 and 8192.
+ */
+export function schedulerDefaults(device: DeviceFacts, usage: "llm" | "server"): { maxNumSeqs: number; maxNumBatchedTokens: number } {
+  if (device.totalMemoryBytes === null) return { maxNumSeqs: 256, maxNumBatchedTokens: 8192 };
+  const large = device.totalMemoryBytes >= 70 * 1024 ** 3 && !/a100/i.test(device.name);
+  if (large) return { maxNumSeqs: 1024, maxNumBatchedTokens: usage === "llm" ? 16384 : 8192 };
+  return { maxNumSeqs: 256, maxNumBatchedTokens: usage === "llm" ? 8192 : 2048 };
+}
+
+export function createVllmConfig(args: EngineArgs, modelDir: string, model: ModelConfig, device: DeviceFacts = { totalMemoryBytes: null, name: "cpu" }): VllmConfig {
   const maxModelLen = args.maxModelLen ?? model.maxPositionEmbeddings;
   if (maxModelLen > model.maxPositionEmbeddings)
     throw new ArgError(`argument --max-model-len: ${maxModelLen} exceeds the model's max_position_embeddings (${model.maxPositionEmbeddings}) of ${modelDir}`);
-  if (!args.enableChunkedPrefill && maxModelLen > args.maxNumBatchedTokens)
-    throw new ArgError(`argument --max-num-batched-tokens: ${args.maxNumBatchedTokens} is smaller than the context length ${maxModelLen}; enable chunked prefill or raise it`);
+  const defaults = schedulerDefaults(device, args.usageContext ?? "llm");
+  const maxNumSeqs = args.maxNumSeqs ?? defaults.maxNumSeqs;
+  let maxNumBatchedTokens = args.maxNumBatchedTokens ?? defaults.maxNumBatchedTokens;
+  // As in vLLM: without chunked prefill a default budget grows to hold one whole prompt.
+  if (!args.enableChunkedPrefill && args.maxNumBatchedTokens === null) maxNumBatchedTokens = Math.max(maxNumBatchedTokens, maxModelLen);
+  if (!args.enableChunkedPrefill && maxModelLen > maxNumBatchedTokens)
+    throw new ArgError(`argument --max-num-batched-tokens: ${maxNumBatchedTokens} is smaller than the context length ${maxModelLen}; enable chunked prefill or raise it`);
   const scheduler: SchedulerLimits = {
-    maxNumSeqs: args.maxNumSeqs, maxNumBatchedTokens: args.maxNumBatchedTokens, maxModelLen, enableChunkedPrefill: args.enableChunkedPrefill,
-    maxNumLogitsRows: Math.max(args.maxNumSeqs, Math.min(args.maxNumBatchedTokens, MIN_PROMPT_LOGPROB_ROWS)),
+    maxNumSeqs, maxNumBatchedTokens, maxModelLen, enableChunkedPrefill: args.enableChunkedPrefill,
+    maxNumLogitsRows: Math.max(maxNumSeqs, Math.min(maxNumBatchedTokens, MIN_PROMPT_LOGPROB_ROWS)),
   };
   const cache: CacheConfig = {
     blockSize: args.blockSize, enablePrefixCaching: args.enablePrefixCaching, kvCacheMemoryBytes: args.kvCacheMemory,

@@ -43,13 +43,15 @@ export function createEngine(args: EngineArgs, log: (line: string) => void = () 
   // Two model sources: a Hugging Face directory, or one GGUF file (config, tokenizer and tensors inside).
   const gguf = isGgufPath(modelDir) ? loadGgufModel(modelDir) : null;
   const modelConfig = gguf?.modelConfig ?? loadModelConfig(modelDir);
-  const config = createVllmConfig(args, modelDir, modelConfig);
+  // The backend comes first: the scheduler defaults depend on the device (vLLM's large-GPU defaults).
+  const { backend, reason } = createBackend(args.device, { cpuThreads: args.cpuThreads });
+  const memory = backend.memoryInfo?.() ?? null;
+  const config = createVllmConfig(args, modelDir, modelConfig, { totalMemoryBytes: memory?.total ?? null, name: backend.description });
   const generationConfig = gguf ? gguf.generationConfig : loadGenerationConfig(modelDir);
   const tokenizer = gguf?.tokenizer ?? Tokenizer.fromDir(modelDir);
   // A tokenizer with ids past the embedding table would index outside it: refuse the pair, as vLLM does.
   if (tokenizer.vocabSize > modelConfig.vocabSize)
     throw new Error(`${modelDir}: the tokenizer has ${tokenizer.vocabSize} tokens, more than config.json's vocab_size ${modelConfig.vocabSize}; the model cannot embed ids past ${modelConfig.vocabSize - 1}`);
-  const { backend, reason } = createBackend(config.device, { cpuThreads: config.cpuThreads });
   log(`backend: ${backend.description} (${reason})`);
 
   const s = config.scheduler, c = config.cache;

@@ -310,7 +310,7 @@ function attentionCase(nq: number, nkv: number, d: number, bs: number, seqs = RA
       const threads = k.numThreads();
       if (seqs === LONG) k.setNumThreads(4); // enough workers to make it split keys on any machine
       k.pagedAttention(ptr(out), ptr(q), ptr(kc), ptr(vc), ptr(tables), maxBlocks, ptr(seqLens), ptr(qsl),
-        seqs.length, nq, nkv, d, bs, scale);
+        seqs.length, Math.max(...seqs.map(([qLen]) => qLen)), nq, nkv, d, bs, scale, 0, 0);
       k.setNumThreads(threads);
       return [out];
     },

@@ -330,7 +330,7 @@ function attentionCase(name: string, nq: number, nkv: number, d: number, seqs: S
         tables: ints(b, tables), lens: ints(b, Int32Array.from(lens)), qsl: ints(b, qsl),
       }),
       (b, io) => b.pagedAttention(io.out, io.q, io.k, io.v,
-        { blockTables: io.tables, maxBlocksPerSeq: maxBlocks, seqLens: io.lens, queryStartLoc: io.qsl, numSeqs: seqs.length },
+        { blockTables: io.tables, maxBlocksPerSeq: maxBlocks, seqLens: io.lens, queryStartLoc: io.qsl, numSeqs: seqs.length, maxQueryLen: Math.max(...seqs.map((s) => s.q)) },
         nq, nkv, d, bs, 1 / Math.sqrt(d)),
       (io) => [[io.out, nTokens * nq * d]],
     );
@@ -353,4 +353,71 @@ describe.skipIf(cuda === null)("CUDA paged attention vs the CPU backend", () => 
   attentionCase("chunked prefill at 8k context", 8, 1, 128, [{ ctx: 7680, q: 512 }], 9);
   attentionCase("tiny model shapes, head_dim 16", 4, 2, 16, [{ ctx: 0, q: 11 }, { ctx: 30, q: 1 }, { ctx: 5, q: 7 }], 10);
   attentionCase("tiny model shapes, head_dim 32, 7:1 GQA", 14, 2, 32, [{ ctx: 0, q: 40 }, { ctx: 90, q: 1 }], 11);
+});
+
+/** f64 paged attention with a sliding window and a logit soft cap (vk_core.h semantics), on the host. */
+function attentionF64(q: Float32Array, kc: Float32Array, vc: Float32Array, tables: Int32Array, maxBlocks: number,
+  seqs: SeqSpec[], nq: number, nkv: number, d: number, bs: number, scale: number, window: number, cap: number): Float32Array {
+  const out = new Float32Array(q.length), g = nq / nkv;
+  let row = 0;
+  seqs.forEach((s, si) => {
+    const len = s.ctx + s.q;
+    for (let i = 0; i < s.q; i++, row++) {
+      const pos = s.ctx + i, first = window > 0 ? Math.max(0, pos - window + 1) : 0;
+      for (let h = 0; h < nq; h++) {
+        const kvh = Math.floor(h / g), scores: number[] = [];
+        for (let j = first; j <= pos && j < len; j++) {
+          const off = ((tables[si * maxBlocks + Math.floor(j / bs)] * bs + (j % bs)) * nkv + kvh) * d;
+          let dot = 0;
+          for (let e = 0; e < d; e++) dot += q[(row * nq + h) * d + e] * kc[off + e];
+          dot *= scale;
+          scores.push(cap > 0 ? cap * Math.tanh(dot / cap) : dot);
+        }
+        const m = Math.max(...scores), w = scores.map((x) => Math.exp(x - m)), sum = w.reduce((a, x) => a + x, 0);
+        for (let e = 0; e < d; e++) {
+          let acc = 0;
+          for (let j = first; j <= pos; j++) {
+            const off = ((tables[si * maxBlocks + Math.floor(j / bs)] * bs + (j % bs)) * nkv + kvh) * d;
+            acc += w[j - first] * vc[off + e];
+          }
+          out[(row * nq + h) * d + e] = acc / sum;
+        }
+      }
+    }
+  });
+  return out;
+}
+
+function windowCase(name: string, nq: number, nkv: number, d: number, seqs: SeqSpec[], window: number, cap: number, seed: number) {
+  test(`paged_attention ${name}: window ${window}, soft cap ${cap}, head_dim ${d}`, () => {
+    const r = rng(seed), bs = 16, b = cuda!;
+    const lens = seqs.map((s) => s.ctx + s.q), nBlocks = lens.map((l) => Math.ceil(l / bs));
+    const maxBlocks = Math.max(...nBlocks), totalBlocks = nBlocks.reduce((a, x) => a + x, 0) + 1;
+    const ids = shuffle(Int32Array.from({ length: totalBlocks }, (_, i) => i), r);
+    const tables = new Int32Array(seqs.length * maxBlocks);
+    let next = 0;
+    seqs.forEach((_, s) => { for (let j = 0; j < nBlocks[s]; j++) tables[s * maxBlocks + j] = ids[next++]; });
+    const qsl = new Int32Array(seqs.length + 1);
+    seqs.forEach((s, i) => (qsl[i + 1] = qsl[i] + s.q));
+    const nTokens = qsl[seqs.length], slot = totalBlocks * bs * nkv * d;
+    // Large values, so soft-capping changes the scores and the window changes the result.
+    const q = bf16Values(r, nTokens * nq * d, -3, 3), kc = bf16Values(r, slot, -3, 3), vc = bf16Values(r, slot, -2, 2);
+    const out = poisoned(b, nTokens * nq * d);
+    b.pagedAttention(out, act(b, q), act(b, kc), act(b, vc),
+      { blockTables: ints(b, tables), maxBlocksPerSeq: maxBlocks, seqLens: ints(b, Int32Array.from(lens)), queryStartLoc: ints(b, qsl),
+        numSeqs: seqs.length, maxQueryLen: Math.max(...seqs.map((s) => s.q)) },
+      nq, nkv, d, bs, 1 / Math.sqrt(d), { slidingWindow: window, softCap: cap });
+    const got = b.readF32(out, nTokens * nq * d);
+    const want = attentionF64(q, kc, vc, tables, maxBlocks, seqs, nq, nkv, d, bs, 1 / Math.sqrt(d), window, cap);
+    expectClose(`paged_attention ${name}`, got, want, BF16);
+  }, 120_000);
+}
+
+describe.skipIf(cuda === null)("CUDA paged attention: sliding window and soft cap vs an f64 reference", () => {
+  const seqs: SeqSpec[] = [{ ctx: 0, q: 100 }, { ctx: 300, q: 1 }, { ctx: 37, q: 70 }, { ctx: 1000, q: 1 }, { ctx: 5, q: 1 }];
+  windowCase("decode + prefill", 16, 4, 128, seqs, 64, 0, 21);
+  windowCase("decode + prefill, window past the context", 16, 4, 128, seqs, 4096, 0, 22);
+  windowCase("decode + prefill, soft cap", 16, 4, 128, seqs, 0, 5, 23);
+  windowCase("decode + prefill, window and soft cap (Gemma 2)", 8, 4, 256, seqs, 32, 50, 24);
+  windowCase("long decode split by the window", 8, 2, 64, [{ ctx: 4000, q: 1 }, { ctx: 17, q: 1 }], 500, 0, 25);
 });

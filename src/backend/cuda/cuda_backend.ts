@@ -5,7 +5,7 @@
  */
 import { type Pointer, ptr } from "bun:ffi";
 import type { TensorInfo } from "../../model_loader/safetensors";
-import { type AttentionMetadata, type Backend, type DType, type SamplingBatch, type SamplingResult, type Tensor, dtypeBytes, numel, weightDtype } from "../backend";
+import { type AttentionLayerOptions, type AttentionMetadata, type Backend, type DType, type SamplingBatch, type SamplingResult, type Tensor, dtypeBytes, numel, weightDtype } from "../backend";
 import { DTYPE_CODE, tableRows, VK_BF16 } from "../kernel_abi";
 import { CudaSampler } from "./cuda_sampler";
 import type { CudaKernels } from "./ffi";
@@ -167,9 +167,16 @@ export class CudaBackend implements Backend {
     this.k.ropeAndCache(p(q), p(k), p(kCache), p(vCache), p(v), p(positions), p(slotMapping), p(invFreq), nTokens, nQHeads, nKvHeads, headDim);
     this.check("rope_and_cache");
   }
-  pagedAttention(out: Tensor, q: Tensor, kCache: Tensor, vCache: Tensor, a: AttentionMetadata, nQHeads: number, nKvHeads: number, headDim: number, blockSize: number, scale: number): void {
+  qkvRopeAndCache(qOut: Tensor, qkv: Tensor, kCache: Tensor, vCache: Tensor, qNorm: Tensor | null, kNorm: Tensor | null, eps: number, positions: Tensor, slotMapping: Tensor, invFreq: Tensor, nTokens: number, nQHeads: number, nKvHeads: number, headDim: number): void {
+    if ((qNorm === null) !== (kNorm === null) || (qNorm && kNorm && qNorm.dtype !== kNorm.dtype)) throw new Error("cuda backend: qkv_rope_and_cache: q and k norms must both be given, in one dtype");
+    this.k.qkvRopeAndCache(p(qOut), p(kCache), p(vCache), p(qkv), qNorm ? p(qNorm) : null, kNorm ? p(kNorm) : null,
+      DTYPE_CODE[qNorm?.dtype ?? "bf16"], eps, p(positions), p(slotMapping), p(invFreq), nTokens, nQHeads, nKvHeads, headDim);
+    this.check("qkv_rope_and_cache");
+  }
+  pagedAttention(out: Tensor, q: Tensor, kCache: Tensor, vCache: Tensor, a: AttentionMetadata, nQHeads: number, nKvHeads: number, headDim: number, blockSize: number, scale: number, layer: AttentionLayerOptions = {}): void {
     this.k.pagedAttention(p(out), p(q), p(kCache), p(vCache), p(a.blockTables), a.maxBlocksPerSeq, p(a.seqLens),
-      p(a.queryStartLoc), a.numSeqs, nQHeads, nKvHeads, headDim, blockSize, scale);
+      p(a.queryStartLoc), a.numSeqs, a.maxQueryLen, nQHeads, nKvHeads, headDim, blockSize, scale,
+      layer.slidingWindow ?? 0, layer.softCap ?? 0);
     this.check("paged_attention");
   }
   logSoftmax(out: Tensor, x: Tensor, nRows: number, nCols: number): void {

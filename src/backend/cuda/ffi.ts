@@ -3,7 +3,7 @@
 import { dlopen, FFIType, type Pointer, ptr as ptrOf } from "bun:ffi";
 import { CORE_SYMBOLS, type CoreKernels, coreKernels } from "../kernel_abi";
 
-const { ptr, i32, i64, void: v } = FFIType;
+const { ptr, i32, i64, f32, void: v } = FFIType;
 
 /** vk_device.h: what only a GPU library exports. */
 export const DEVICE_SYMBOLS = {
@@ -16,10 +16,7 @@ export const DEVICE_SYMBOLS = {
   vk_convert: { args: [ptr, i32, ptr, i32, i64], returns: v },
   vk_matmul_f32: { args: [ptr, ptr, ptr, i32, ptr, i32, i32, i32], returns: v },
   vk_rope_and_cache: { args: [ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i32, i32, i32, i32], returns: v },
-  vk_sample: {
-    args: [ptr, ptr, ptr, ptr, ptr, ptr, ptr, i32, i32, ptr, i32, ptr, ptr, ptr, ptr, ptr, ptr, i32, i32],
-    returns: v,
-  },
+  vk_qkv_rope_and_cache: { args: [ptr, ptr, ptr, ptr, ptr, ptr, i32, f32, ptr, ptr, ptr, i32, i32, i32, i32], returns: v },
 } as const;
 
 /**
@@ -44,10 +41,10 @@ export interface CudaKernels extends CoreKernels {
   /** rope, then reshapeAndCache of the rotated k and v, in one launch. */
   ropeAndCache(q: Pointer, k: Pointer, kCache: Pointer, vCache: Pointer, v: Pointer, positions: Pointer,
     slotMapping: Pointer, invFreq: Pointer, nTokens: number, nQHeads: number, nKvHeads: number, headDim: number): void;
-  sample(outTokens: Pointer, outLogprobs: Pointer, outRanks: Pointer, outTopIds: Pointer, outTopLogprobs: Pointer,
-    opSaved: Pointer, logits: Pointer, nLogitRows: number, vocab: number, rows: Pointer, nRows: number,
-    fparams: Pointer, iparams: Pointer, opStarts: Pointer, opTokens: Pointer, opParams: Pointer, bitmasks: Pointer,
-    nBitmaskRows: number, bitmaskWords: number): void;
+  /** Optional q/k norms, rope, q out and k/v to the caches, from one fused qkv projection (vk_device.h). */
+  qkvRopeAndCache(qOut: Pointer, kCache: Pointer, vCache: Pointer, qkv: Pointer, qNorm: Pointer | null,
+    kNorm: Pointer | null, normDtype: number, eps: number, positions: Pointer, slotMapping: Pointer, invFreq: Pointer,
+    nTokens: number, nQHeads: number, nKvHeads: number, headDim: number): void;
 }
 
 /** dlopens the CUDA kernel library at `path`; throws (dlopen's message) when it or its CUDA libraries are missing. */
@@ -68,6 +65,6 @@ export function openCudaKernels(path: string): CudaKernels {
     convert: s.vk_convert,
     matmulF32: s.vk_matmul_f32,
     ropeAndCache: s.vk_rope_and_cache,
-    sample: s.vk_sample,
+    qkvRopeAndCache: s.vk_qkv_rope_and_cache,
   };
 }

@@ -32,7 +32,7 @@ export function runBenchThroughput(argv: string[]): number {
   const args = engineArgsFrom(v);
   // Checked before the engine loads, so a wrong flag fails at once.
   const dataset = { ...datasetOptionsFrom(v, num, args.seed, "throughput-"), applyChatTemplate: true };
-  const { engine, tokenizer, backend } = createEngine(args, (l) => console.error(`INFO ${l}`));
+  const { engine, tokenizer, backend, config } = createEngine(args, (l) => console.error(`INFO ${l}`));
   const requests = getSamples(tokenizer, dataset);
   const prompts = requests.map((r) => ({ promptTokenIds: tokenizer.encode(r.prompt) }));
   const params = requests.map((r) => makeSamplingParams({ n, temperature: 1, topP: 1, maxTokens: r.expectedOutputLen, ignoreEos: true }));
@@ -47,7 +47,7 @@ export function runBenchThroughput(argv: string[]): number {
     tokens_per_second: totalTokens / elapsed, output_tokens_per_second: outputTokens / elapsed,
     total_prompt_tokens: promptTokens, total_output_tokens: outputTokens, dataset_name: dataset.name, n,
     input_len: dataset.name === "random" ? dataset.random.inputLen : null, output_len: dataset.name === "random" ? dataset.random.outputLen : null,
-    backend: backend.description, max_num_seqs: args.maxNumSeqs, max_num_batched_tokens: args.maxNumBatchedTokens,
+    backend: backend.description, max_num_seqs: config.scheduler.maxNumSeqs, max_num_batched_tokens: config.scheduler.maxNumBatchedTokens,
     preemptions: engine.schedulerStats?.numPreemptions ?? 0,
   };
   console.log(`Throughput: ${result.requests_per_second.toFixed(2)} requests/s, ${result.tokens_per_second.toFixed(2)} total tokens/s, ${result.output_tokens_per_second.toFixed(2)} output tokens/s`);
