@@ -54,6 +54,10 @@ export const COMPAT_FLAGS: CompatFlag[] = [
     name: "kv-cache-dtype", type: "string", help: "only 'auto' (the compute dtype); other KV cache dtypes are not supported yet",
     check: (v) => (v === "auto" ? "" : refuse("kv-cache-dtype", `'${v}'; the KV cache is kept in the compute dtype (auto) only`)()),
   },
+  {
+    name: "scheduling-policy", type: "string", help: "only 'fcfs' (first come, first served); 'priority' is not supported yet, so a request's priority other than 0 is a 400",
+    check: (v) => (v === "fcfs" ? "" : refuse("scheduling-policy", `'${v}'; only fcfs scheduling is implemented yet`)()),
+  },
   { name: "pipeline-parallel-size", type: "int", aliases: ["pp"], help: "only 1; pipeline parallelism is not supported yet", check: onlyOne("pipeline-parallel-size", "pipeline parallelism") },
   { name: "data-parallel-size", type: "int", aliases: ["dp"], help: "only 1; data parallelism is not supported yet (run replicas behind a router)", check: onlyOne("data-parallel-size", "data parallelism") },
 ];

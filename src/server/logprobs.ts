@@ -16,11 +16,17 @@ export interface ChatLogprobEntry extends ChatLogprob {
   top_logprobs: ChatLogprob[];
 }
 
-/** Chat format: one entry per generated token with its `topN` most likely alternatives. */
-export function chatLogprobs(state: ServerState, lps: readonly TokenLogprobs[], topN: number): ChatLogprobEntry[] {
+/** return_tokens_as_token_ids: vLLM's "token_id:N" placeholder in place of the token's text. */
+export const tokenIdPlaceholder = (id: number) => `token_id:${id}`;
+
+/**
+ * Chat format: one entry per generated token with its `topN` most likely alternatives. With `asIds` tokens
+ * are "token_id:N" placeholders; `bytes` still holds the token's own text.
+ */
+export function chatLogprobs(state: ServerState, lps: readonly TokenLogprobs[], topN: number, asIds = false): ChatLogprobEntry[] {
   const entry = (id: number, lp: number): ChatLogprob => {
-    const token = state.tokenString(id);
-    return { token, logprob: clamp(lp), bytes: Array.from(ENCODER.encode(token)) };
+    const text = state.tokenString(id);
+    return { token: asIds ? tokenIdPlaceholder(id) : text, logprob: clamp(lp), bytes: Array.from(ENCODER.encode(text)) };
   };
   return lps.map((lp) => ({ ...entry(lp.tokenId, lp.logprob), top_logprobs: lp.top.slice(0, topN).map(([id, p]) => entry(id, p)) }));
 }
@@ -34,22 +40,27 @@ export interface CompletionLogprobs {
 
 /**
  * Completions format for `ids` (prompt tokens first when echoing, whose first token has no logprob).
- * `lps[i]` scores `ids[i]`; `offset` is where the first token's text starts in the choice's text.
+ * `lps[i]` scores `ids[i]`; `offset` is where the first token's text starts in the choice's text; `asIds` shows
+ * tokens as "token_id:N".
  */
-export function completionLogprobs(state: ServerState, ids: readonly number[], lps: readonly (TokenLogprobs | null)[], offset: number): CompletionLogprobs {
+export function completionLogprobs(
+  state: ServerState, ids: readonly number[], lps: readonly (TokenLogprobs | null)[], offset: number, asIds = false,
+): CompletionLogprobs {
   const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+  const name = (id: number) => (asIds ? tokenIdPlaceholder(id) : state.tokenString(id));
   ids.forEach((id, i) => {
-    const token = state.tokenString(id);
+    const token = name(id);
     const lp = lps[i] ?? null;
     out.tokens.push(token);
     out.text_offset.push(offset);
-    offset += token.length;
+    // Offsets point into the choice's text, whatever the tokens are shown as.
+    offset += state.tokenString(id).length;
     out.token_logprobs.push(lp === null ? null : clamp(lp.logprob));
     if (lp === null) { out.top_logprobs.push(null); return; }
     // The sampled token is always listed, as vLLM lists it, besides the top alternatives.
     const top: Record<string, number> = Object.create(null);
     top[token] = clamp(lp.logprob);
-    for (const [tid, p] of lp.top) top[state.tokenString(tid)] ??= clamp(p);
+    for (const [tid, p] of lp.top) top[name(tid)] ??= clamp(p);
     out.top_logprobs.push(top);
   });
   return out;

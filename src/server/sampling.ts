@@ -39,6 +39,17 @@ export const samplingFields = {
   // vLLM's prefix-cache salt: requests share cached blocks only when their salts match.
   cache_salt: z.string().min(1, "cache_salt must not be empty").max(1024, "cache_salt must be at most 1024 characters").nullish(),
   use_beam_search: bool,
+  // vLLM's: a request's place in the queue under --scheduling-policy priority (lower runs first).
+  priority: int,
+  // Keep only the last k prompt tokens (-1: the last max_model_len).
+  truncate_prompt_tokens: z.number().int().min(-1, "truncate_prompt_tokens must be at least -1").nullish(),
+  // Only slow (Python) tokenizers read it in vLLM; every tokenizer here is a fast one, so it has no effect.
+  spaces_between_special_tokens: bool,
+  // Logprob tokens as "token_id:N" (for clients that re-tokenize nothing).
+  return_tokens_as_token_ids: bool,
+  // Refused (see rejectUnsupported) rather than silently ignored.
+  bad_words: z.array(z.string()).nullish(),
+  allowed_token_ids: z.array(z.number().int()).nullish(),
   ...structuredOutputFields,
 };
 
@@ -48,6 +59,23 @@ export type SamplingFields = z.infer<typeof samplingObject>;
 /** Rejects request features this server does not implement yet, naming the field. */
 export function rejectUnsupported(r: SamplingFields): void {
   if (r.use_beam_search) throw new BadRequestError("use_beam_search is not supported yet", "use_beam_search");
+  // vLLM's check and message: a priority other than 0 needs --scheduling-policy priority, which is not built yet.
+  if (r.priority !== null && r.priority !== undefined && r.priority !== 0)
+    throw new BadRequestError(`Got priority ${r.priority} but Priority scheduling is not enabled.`, "priority");
+  for (const field of ["bad_words", "allowed_token_ids"] as const)
+    if (r[field] !== null && r[field] !== undefined) throw new BadRequestError(`${field} is not supported yet`, field);
+}
+
+/**
+ * truncate_prompt_tokens as vLLM applies it: the prompt keeps its last k tokens (-1: the last max_model_len);
+ * k past max_model_len is a 400 with vLLM's message.
+ */
+export function truncatePrompt(state: ServerState, ids: number[], k: number | null | undefined): number[] {
+  if (k === null || k === undefined) return ids;
+  const keep = k === -1 ? state.maxModelLen : k;
+  if (keep > state.maxModelLen)
+    throw new BadRequestError(`truncate_prompt_tokens value (${keep}) is greater than max_model_len (${state.maxModelLen}). Please, select a smaller truncation size.`, "truncate_prompt_tokens");
+  return ids.length > keep ? ids.slice(ids.length - keep) : ids;
 }
 
 /** What the endpoint knows besides the shared fields. */

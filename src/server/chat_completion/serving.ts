@@ -7,7 +7,7 @@ import { chatLogprobs } from "../logprobs";
 import { collectOutputs, logReceived, promptLogprobsJson, usage } from "../output_utils";
 import { RequestScope } from "../request_scope";
 import { checkSequenceCount } from "../request_limits";
-import { parseBody, rejectUnsupported, toSamplingParams } from "../sampling";
+import { parseBody, rejectUnsupported, toSamplingParams, truncatePrompt } from "../sampling";
 import type { ServerState } from "../state";
 import { sseResponse } from "../streams";
 import { type Constraint, prepareConstraint, resolveConstraint } from "../structured_outputs";
@@ -50,7 +50,7 @@ export async function createChatCompletion(state: ServerState, ctx: HttpContext)
       return {
         index: o.index,
         message: { role: "assistant", content: m.content, tool_calls: m.toolCalls },
-        logprobs: o.logprobs ? { content: chatLogprobs(state, o.logprobs, p.topLogprobs) } : null,
+        logprobs: o.logprobs ? { content: chatLogprobs(state, o.logprobs, p.topLogprobs, p.req.return_tokens_as_token_ids === true) } : null,
         finish_reason: m.finishReason,
         stop_reason: o.stopReason,
       };
@@ -75,7 +75,7 @@ async function prepare(state: ServerState, req: ChatCompletionRequest): Promise<
     throw new BadRequestError(`top_logprobs must be in [0, ${state.limits.maxLogprobs}] (--max-logprobs), got ${topLogprobs}`, "top_logprobs");
   const tools = resolveToolMode(state, req);
   const constraint = resolveConstraint(req, tools.schema);
-  const promptTokenIds = await chatPromptTokenIds(state, { ...req, tools: tools.tools });
+  const promptTokenIds = truncatePrompt(state, await chatPromptTokenIds(state, { ...req, tools: tools.tools }), req.truncate_prompt_tokens);
   if (promptTokenIds.length === 0) throw new BadRequestError("the chat template rendered an empty prompt", "messages");
   const params = toSamplingParams(state, req, {
     promptLen: promptTokenIds.length,
@@ -117,7 +117,7 @@ async function* streamChunks(state: ServerState, p: Prepared, meta: ChunkMeta, o
       yield chunk({
         index: o.index,
         delta,
-        logprobs: newLogprobs ? { content: chatLogprobs(state, newLogprobs, p.topLogprobs) } : null,
+        logprobs: newLogprobs ? { content: chatLogprobs(state, newLogprobs, p.topLogprobs, p.req.return_tokens_as_token_ids === true) } : null,
         finish_reason: finishReason,
         ...(finishReason !== null ? { stop_reason: o.stopReason } : {}),
       }, o);

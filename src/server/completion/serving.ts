@@ -7,7 +7,7 @@ import { type CompletionLogprobs, completionLogprobs } from "../logprobs";
 import { collectOutputs, logReceived, promptLogprobsJson, usage } from "../output_utils";
 import { RequestScope } from "../request_scope";
 import { checkPromptChars, checkSequenceCount } from "../request_limits";
-import { parseBody, rejectUnsupported, toSamplingParams } from "../sampling";
+import { parseBody, rejectUnsupported, toSamplingParams, truncatePrompt } from "../sampling";
 import type { ServerState } from "../state";
 import { mergeStreams, sseResponse } from "../streams";
 import { type Constraint, prepareConstraint, resolveConstraint } from "../structured_outputs";
@@ -93,14 +93,19 @@ function promptCount(p: CompletionRequest["prompt"]): number {
 async function promptInputs(state: ServerState, req: CompletionRequest): Promise<{ ids: number[]; text: string }[]> {
   const p = req.prompt;
   const addSpecialTokens = req.add_special_tokens ?? true;
+  const truncate = (ids: number[]) => truncatePrompt(state, ids, req.truncate_prompt_tokens);
   const fromText = async (text: string) => {
     checkPromptChars(text.length, state.maxModelLen, "prompt");
-    return { ids: await state.tokenizers.encode(text, addSpecialTokens), text };
+    const all = await state.tokenizers.encode(text, addSpecialTokens);
+    const ids = truncate(all);
+    // A truncated prompt echoes what the model saw.
+    return { ids, text: ids.length === all.length ? text : await state.tokenizers.decode(ids, false) };
   };
-  const fromIds = async (ids: number[], i: number) => {
+  const fromIds = async (all: number[], i: number) => {
     const vocab = state.modelConfig.vocabSize;
-    const bad = ids.find((id) => id < 0 || id >= vocab);
+    const bad = all.find((id) => id < 0 || id >= vocab);
     if (bad !== undefined) throw new BadRequestError(`prompt ${i} holds token id ${bad}, outside the vocabulary [0, ${vocab})`, "prompt");
+    const ids = truncate(all);
     if (ids.length > state.maxModelLen) return { ids, text: "" }; // refused for its length once its params are built
     // Echo keeps special tokens, as vLLM decodes them, so text_offset points into the text.
     return { ids, text: await state.tokenizers.decode(ids, false) };
@@ -122,7 +127,7 @@ function choice(state: ServerState, p: Prepared, promptIndex: number, final: Req
   return {
     index: promptIndex * p.n + o.index,
     text: echo ? pr.text + o.text : o.text,
-    logprobs: o.logprobs ? logprobsFor(state, pr, final, o.tokenIds, o.logprobs, echo, 0) : null,
+    logprobs: o.logprobs ? logprobsFor(state, pr, final, o.tokenIds, o.logprobs, echo, 0, p.req.return_tokens_as_token_ids === true) : null,
     finish_reason: o.finishReason,
     stop_reason: o.stopReason,
     ...(p.req.prompt_logprobs !== null && p.req.prompt_logprobs !== undefined ? { prompt_logprobs: promptLogprobsJson(state, final) } : {}),
@@ -131,11 +136,11 @@ function choice(state: ServerState, p: Prepared, promptIndex: number, final: Req
 
 function logprobsFor(
   state: ServerState, pr: PreparedPrompt, out: RequestOutput, ids: number[], lps: NonNullable<CompletionOutput["logprobs"]>,
-  withPrompt: boolean, offset: number,
+  withPrompt: boolean, offset: number, asIds: boolean,
 ): CompletionLogprobs {
-  if (!withPrompt) return completionLogprobs(state, ids, lps, offset);
+  if (!withPrompt) return completionLogprobs(state, ids, lps, offset, asIds);
   const promptLps = pr.ids.map((_, i) => out.promptLogprobs?.[i] ?? null);
-  return completionLogprobs(state, [...pr.ids, ...ids], [...promptLps, ...lps], offset);
+  return completionLogprobs(state, [...pr.ids, ...ids], [...promptLps, ...lps], offset, asIds);
 }
 
 interface ChunkMeta { id: string; object: "text_completion"; created: number; model: string }
@@ -157,7 +162,7 @@ async function* streamChunks(state: ServerState, p: Prepared, meta: ChunkMeta, s
       if (!first && o.textDelta === "" && o.finishReason === null && newLps === null) continue;
       const text = first && echo ? pr.text + o.textDelta : o.textDelta;
       const offset = sentChars.get(index) ?? 0;
-      const logprobs = o.newLogprobs ? logprobsFor(state, pr, out, o.newTokenIds, o.newLogprobs, first && echo, offset) : null;
+      const logprobs = o.newLogprobs ? logprobsFor(state, pr, out, o.newTokenIds, o.newLogprobs, first && echo, offset, p.req.return_tokens_as_token_ids === true) : null;
       sentChars.set(index, offset + text.length);
       yield {
         ...meta,
