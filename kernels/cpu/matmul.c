@@ -1,8 +1,10 @@
 /* out[m, n] = x[m, k] @ w[n, k]^T (+ bias), f32 accumulation, w in f32/f16/bf16.
  *
  * Two paths:
- * - skinny (m <= SKINNY_M, decode): memory-bound, so every weight row is streamed once and
- *   converted in registers while the x rows reuse it, four at a time; threads split n.
+ * - skinny (m <= SKINNY_M, decode): memory-bound, so each thread streams its block of weight rows once,
+ *   SK_NR rows side by side, converting each weight vector once per group of SK_MR x rows, which take it
+ *   into register accumulators; x is packed so the vectors one weight vector meets are adjacent. Threads
+ *   split n.
  * - blocked (prefill): a task owns MC rows of x and NB rows of w. Per KC slice of k it converts its
  *   w rows to f32 and transposes them into panels of NR columns ([kk][NR]), then an MR x NR
  *   register tile of accumulators takes one broadcast x value and NR/VK_W panel vectors per kk
@@ -12,20 +14,29 @@
 
 #if VK_W >= 16
 #define MR 8 /* 16 zmm accumulators */
-#define SK_NR(mr) 4
 #elif VK_W == 8
 #define MR 6 /* 12 ymm accumulators + 2 panel vectors + 1 broadcast */
-#define SK_NR(mr) ((mr) <= 2 ? 4 : 3)
-#elif VK_W == 4
-#define MR 4 /* no FMA: leaves xmm registers for the products */
-#define SK_NR(mr) ((mr) <= 2 ? 4 : 3)
 #else
-#define MR 4
-#define SK_NR(mr) 4
+#define MR 4 /* no FMA: leaves xmm registers for the products */
 #endif
 #define NR (2 * VK_W) /* panel width: two vectors */
 #define SKINNY_M 16 /* up to here, streaming w beats packing it (decode batches) */
-#define SK_KC 1024  /* k chunk of the skinny path */
+#define SK_KC 1024 /* k chunk of the skinny path when m needs several row groups */
+#define SK_PREFETCH 512 /* weights ahead of the stream the skinny path prefetches */
+/* A skinny tile: SK_NR weight rows x SK_MR x rows of accumulators (more spill on gcc 12 at AVX-512). */
+#if VK_W >= 16
+#define SK_MR 4
+#define SK_NR 4
+#define VK_IN_REGISTER(v) __asm__("" : "+v"(v))
+#elif VK_W == 8
+#define SK_MR 4
+#define SK_NR 3
+#define VK_IN_REGISTER(v) __asm__("" : "+x"(v))
+#else
+#define SK_MR 4
+#define SK_NR 2
+#define VK_IN_REGISTER(v) ((void)0)
+#endif
 #define KC 256     /* a [KC][NR] panel plus an MR-row x strip fit in L1 */
 #define NB (6 * NR) /* w rows per task: its packed panels stay in L2 */
 #define MC_MAX 128 /* x rows per task: with the panels, fits in L2 */
@@ -33,6 +44,7 @@
 typedef struct {
   float* out;
   const float* x;
+  const float* xp; /* skinny path: x packed by pack_x_grouped */
   const void* w;
   int wdtype;
   const float* bias;
@@ -40,70 +52,123 @@ typedef struct {
   int n_blocks, mc; /* blocked path: tasks = n_blocks * ceil(m / mc) */
 } mm_job;
 
-/* ---- skinny path ---- */
+/* ---- 2..SKINNY_M rows (small decode batches) ---- */
 
-/* acc[r][c] += x[r, k0:k0+len] * w[n0 + c, k0:k0+len] lane-wise, len a multiple of VK_W. */
-VK_INLINE void skinny_block(vkf (*acc)[4], const float* x, int64_t k, const void* w, int64_t w0, int len,
-                            const int mr, const int nr, const int dtype) {
-  vkf a[4][4];
-  for (int r = 0; r < mr; r++)
-    for (int c = 0; c < nr; c++) a[r][c] = acc[r][c];
-  for (int kk = 0; kk < len; kk += VK_W) {
-    vkf wv[4];
-    for (int c = 0; c < nr; c++) wv[c] = vk_load_w(w, w0 + c * k + kk, dtype);
-    for (int r = 0; r < mr; r++) {
-      vkf xv = vkf_load(x + r * k + kk);
-      for (int c = 0; c < nr; c++) a[r][c] = vkf_fma(xv, wv[c], a[r][c]);
-    }
-  }
-  for (int r = 0; r < mr; r++)
-    for (int c = 0; c < nr; c++) acc[r][c] = a[r][c];
+/* Brings the cache line holding weight element i toward L1 (weights stream from memory once). */
+VK_INLINE void vk_prefetch_w(const void* w, int64_t i, const int dtype) {
+  __builtin_prefetch((const char*)w + i * vk_dtype_size(dtype), 0, 3);
 }
 
-/* out[:, n0:n0+nr] for all m rows: each SK_KC chunk of the nr weight rows comes from memory once
- * and stays in L1 while the x rows pass over it four at a time. */
-VK_INLINE void skinny_tile(const mm_job* j, int n0, const int nr, const int dtype) {
-  const int64_t k = j->k, kv = k / VK_W * VK_W;
-  vkf acc[SKINNY_M][4];
-  for (int r = 0; r < j->m; r++)
-    for (int c = 0; c < nr; c++) acc[r][c] = vkf_zero();
-  for (int64_t k0 = 0; k0 < kv; k0 += SK_KC) {
-    int len = (int)VK_MIN((int64_t)SK_KC, kv - k0);
-    for (int g = 0; g < j->m; g += 4) {
-      const float* x = j->x + g * k + k0;
-      switch (VK_MIN(4, j->m - g)) {
-        case 1: skinny_block(acc + g, x, k, j->w, n0 * k + k0, len, 1, nr, dtype); break;
-        case 2: skinny_block(acc + g, x, k, j->w, n0 * k + k0, len, 2, nr, dtype); break;
-        case 3: skinny_block(acc + g, x, k, j->w, n0 * k + k0, len, 3, nr, dtype); break;
-        default: skinny_block(acc + g, x, k, j->w, n0 * k + k0, len, 4, nr, dtype); break;
+/* acc[c][r] += x[g0 + r, k0 : k0 + len] * w[row c, k0 : k0 + len] lane-wise, r < mr, c < nr (len a multiple of
+ * VK_W), xp the packed x of the group's mr rows from k0 on and w0 the first weight of row 0 of the tile. Each x
+ * vector is loaded once for the nr weight rows, each weight vector converted once per row group. */
+VK_INLINE void skinny_tile(vkf (*acc)[SK_MR], const float* xp, const int mr, const void* w, int64_t w0, int64_t k,
+                           int len, const int nr, const int dtype, const int first) {
+  vkf a[SK_NR][SK_MR];
+  for (int c = 0; c < nr; c++)
+    for (int r = 0; r < mr; r++) a[c][r] = acc[c][r];
+  int kk = 0;
+  if (nr == 1) { /* a single weight row (the last columns): a second set of chains takes the odd vectors */
+    for (int r = 0; r < mr; r++) a[1][r] = vkf_zero();
+    for (; kk + 2 * VK_W <= len; kk += 2 * VK_W) {
+      vk_prefetch_w(w, w0 + kk + SK_PREFETCH, dtype);
+      vkf wa = vk_load_w(w, w0 + kk, dtype), wb = vk_load_w(w, w0 + kk + VK_W, dtype);
+      const float* xa = xp + (int64_t)kk * mr;
+      for (int r = 0; r < mr; r++) {
+        a[0][r] = vkf_fma(vkf_load(xa + r * VK_W), wa, a[0][r]);
+        a[1][r] = vkf_fma(vkf_load(xa + (mr + r) * VK_W), wb, a[1][r]);
+      }
+    }
+    for (int r = 0; r < mr; r++) a[0][r] = vkf_add(a[0][r], a[1][r]);
+  }
+  for (; kk < len; kk += VK_W) {
+    vkf wv[SK_NR];
+    for (int c = 0; c < nr; c++) {
+      if (first) vk_prefetch_w(w, w0 + c * k + kk + SK_PREFETCH, dtype);
+      wv[c] = vk_load_w(w, w0 + c * k + kk, dtype);
+    }
+    const float* xa = xp + (int64_t)kk * mr;
+    for (int r = 0; r < mr; r++) {
+      vkf xv = vkf_load(xa + r * VK_W);
+      VK_IN_REGISTER(xv); /* one load, not one folded into each FMA */
+      for (int c = 0; c < nr; c++) a[c][r] = vkf_fma(xv, wv[c], a[c][r]);
+    }
+  }
+  for (int c = 0; c < nr; c++)
+    for (int r = 0; r < mr; r++) acc[c][r] = a[c][r];
+}
+
+/* x[g0 + r, kk + lane] for kk < kv at xp[g0 * kv + kk * mr + r * VK_W + lane], per group of mr = SK_MR rows
+ * (fewer in the last) starting at row g0: the mr vectors one weight vector meets lie next to each other, and a
+ * group's stream is contiguous (rows of x k floats apart would share L1 sets when k is a multiple of 1024). */
+static void pack_x_grouped(float* xp, const float* x, int m, int64_t k, int64_t kv) {
+  for (int g0 = 0; g0 < m; g0 += SK_MR) {
+    const int mr = VK_MIN(SK_MR, m - g0);
+    for (int64_t kk = 0; kk < kv; kk += VK_W)
+      for (int r = 0; r < mr; r++) vkf_store(xp + g0 * kv + kk * mr + r * VK_W, vkf_load(x + (g0 + r) * k + kk));
+  }
+}
+
+/* out[:, c0 : c0 + nr] for m rows of x: the tile's nr weight rows stream once, front to back, while the x row
+ * groups (at most SK_MR rows each) take their accumulators. With several groups, k goes in SK_KC chunks so a
+ * chunk of the weight rows stays in L1 for the groups after the first. */
+enum { SK_GROUPS = (SKINNY_M + SK_MR - 1) / SK_MR };
+typedef vkf sk_acc[SK_GROUPS][SK_NR][SK_MR];
+
+/* acc: memory the caller owns; as a local array gcc keeps every group's accumulators live and spills them. */
+VK_INLINE void skinny_cols(const mm_job* j, int c0, const int m, const int nr, const int dtype, sk_acc* accp) {
+  enum { GROUPS = SK_GROUPS };
+  const int64_t k = j->k, n = j->n, kv = k / VK_W * VK_W;
+  const int groups = (m + SK_MR - 1) / SK_MR;
+  const int64_t kc = groups == 1 ? VK_MAX(kv, 1) : SK_KC;
+  vkf(*acc)[SK_NR][SK_MR] = *accp;
+  for (int g = 0; g < groups; g++)
+    for (int c = 0; c < nr; c++)
+      for (int r = 0; r < SK_MR; r++) acc[g][c][r] = vkf_zero();
+  for (int64_t k0 = 0; k0 < kv; k0 += kc) {
+    const int len = (int)VK_MIN(kc, kv - k0);
+    /* Spelled out, so each group's row count is a constant and its accumulators stay in registers. */
+#define GROUP(g)                                                                                              \
+  if ((g) < groups)                                                                                           \
+    skinny_tile(acc[(g) < GROUPS ? (g) : 0], j->xp + (g) * SK_MR * kv + k0 * VK_MIN(SK_MR, m - (g) * SK_MR),       \
+                VK_MIN(SK_MR, m - (g) * SK_MR), j->w, (int64_t)c0 * k + k0, k, len, nr, dtype, (g) == 0);
+    GROUP(0) GROUP(1) GROUP(2) GROUP(3)
+#undef GROUP
+  }
+  for (int g = 0; g < groups; g++) {
+    for (int c = 0; c < nr; c++) {
+      for (int r = 0; r < VK_MIN(SK_MR, m - g * SK_MR); r++) {
+        const int row = g * SK_MR + r, col = c0 + c;
+        float s = vkf_hsum(acc[g][c][r]);
+        for (int64_t t = kv; t < k; t++) s += j->x[row * k + t] * vk_load_w1(j->w, (int64_t)col * k + t, dtype);
+        j->out[row * n + col] = j->bias ? s + j->bias[col] : s;
       }
     }
   }
-  for (int r = 0; r < j->m; r++) {
-    for (int c = 0; c < nr; c++) {
-      float s = vkf_hsum(acc[r][c]);
-      for (int64_t t = kv; t < k; t++) s += j->x[r * k + t] * vk_load_w1(j->w, (n0 + c) * k + t, dtype);
-      if (j->bias) s += j->bias[n0 + c];
-      j->out[(int64_t)r * j->n + n0 + c] = s;
-    }
-  }
 }
 
-VK_INLINE void skinny_typed(const mm_job* j, int n0, int n1, const int dtype) {
-  const int nr = j->m == 1 ? SK_NR(1) : SK_NR(4);
+VK_INLINE void skinny_typed(const mm_job* j, int n0, int n1, const int m, const int dtype) {
+  sk_acc* acc = vk_scratch(0, sizeof(sk_acc));
   int c = n0;
-  if (nr == 4)
-    for (; c + 4 <= n1; c += 4) skinny_tile(j, c, 4, dtype);
-  else
-    for (; c + 3 <= n1; c += 3) skinny_tile(j, c, 3, dtype);
-  for (; c < n1; c++) skinny_tile(j, c, 1, dtype);
+  for (; c + SK_NR <= n1; c += SK_NR) skinny_cols(j, c, m, SK_NR, dtype, acc);
+  for (; c < n1; c++) skinny_cols(j, c, m, 1, dtype, acc);
+}
+
+VK_INLINE void skinny_m(const mm_job* j, int n0, int n1, const int dtype) {
+  switch (j->m) {
+#define CASE(M) \
+  case M: skinny_typed(j, n0, n1, M, dtype); break;
+    CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8) CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14)
+    CASE(15) CASE(16)
+#undef CASE
+  }
 }
 
 static void skinny_range(void* arg, int n0, int n1) {
   const mm_job* j = arg;
-  if (j->wdtype == VK_BF16) skinny_typed(j, n0, n1, VK_BF16);
-  else if (j->wdtype == VK_F16) skinny_typed(j, n0, n1, VK_F16);
-  else skinny_typed(j, n0, n1, VK_F32);
+  if (j->wdtype == VK_BF16) skinny_m(j, n0, n1, VK_BF16);
+  else if (j->wdtype == VK_F16) skinny_m(j, n0, n1, VK_F16);
+  else skinny_m(j, n0, n1, VK_F32);
 }
 
 /* ---- m == 1 (batch-1 decode) ---- */
@@ -253,12 +318,16 @@ void vk_matmul(float* out, const float* x, const void* w, int wdtype, const floa
     for (int64_t i = 0; i < (int64_t)m * n; i++) out[i] = bias ? bias[i % n] : 0.0f;
     return;
   }
-  mm_job j = {out, x, w, wdtype, bias, m, n, k, 0, 0};
+  mm_job j = {out, x, NULL, w, wdtype, bias, m, n, k, 0, 0};
   if (m == 1) {
     vk_parallel_range(n, 2 * (int64_t)k, gemv_range, &j);
     return;
   }
   if (m <= SKINNY_M) {
+    const int64_t kv = (int64_t)k / VK_W * VK_W;
+    float* xp = vk_scratch(1, VK_MAX(kv, 1) * m * (int64_t)sizeof(float));
+    pack_x_grouped(xp, x, m, k, kv);
+    j.xp = xp;
     vk_parallel_range(n, (int64_t)m * k + k, skinny_range, &j);
     return;
   }
