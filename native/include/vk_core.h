@@ -100,6 +100,18 @@ void vk_paged_attention(vk_act* out, const vk_act* q, const vk_act* k_cache, con
                         int n_kv_heads, int head_dim, int block_size, float scale, int sliding_window,
                         float soft_cap);
 
+/* ---- Gemma's activation and scaling ops ---- */
+
+/* gate_up: [n_tokens, 2*inter] = [gate | up]; out: [n_tokens, inter] = gelu_tanh(gate) * up, with
+ * gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (HF's gelu_pytorch_tanh). */
+void vk_gelu_tanh_mul(vk_act* out, const vk_act* gate_up, int n_tokens, int inter);
+
+/* x[r, c] = cap * tanh(x[r, c] / cap) in place, f32 (final logit soft-capping); cap > 0. */
+void vk_soft_cap(float* x, int n_rows, int n_cols, float cap);
+
+/* x[r, c] *= s in place (the embedding scale). */
+void vk_scale(vk_act* x, int n_rows, int n_cols, float s);
+
 /* out[r, :] = log_softmax(x[r, :]) computed in f32 (out may alias x). */
 void vk_log_softmax(float* out, const float* x, int n_rows, int n_cols);
 

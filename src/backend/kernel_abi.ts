@@ -22,6 +22,9 @@ export const CORE_SYMBOLS = {
   vk_matmul: { args: [ptr, ptr, ptr, i32, ptr, i32, i32, i32], returns: v },
   vk_reshape_and_cache: { args: [ptr, ptr, ptr, ptr, ptr, i32, i32, i32], returns: v },
   vk_paged_attention: { args: [ptr, ptr, ptr, ptr, ptr, i32, ptr, ptr, i32, i32, i32, i32, i32, i32, f32, i32, f32], returns: v },
+  vk_gelu_tanh_mul: { args: [ptr, ptr, i32, i32], returns: v },
+  vk_soft_cap: { args: [ptr, i32, i32, f32], returns: v },
+  vk_scale: { args: [ptr, i32, i32, f32], returns: v },
   vk_log_softmax: { args: [ptr, ptr, i32, i32], returns: v },
   vk_topk: { args: [ptr, ptr, ptr, i32, i32, i32], returns: v },
   vk_sample: {
@@ -72,6 +75,9 @@ export interface CoreKernels {
     maxBlocksPerSeq: number, seqLens: Pointer, queryStartLoc: Pointer, nSeqs: number, maxQueryLen: number,
     nQHeads: number, nKvHeads: number, headDim: number, blockSize: number, scale: number, slidingWindow: number,
     softCap: number): void;
+  geluTanhMul(out: Pointer, gateUp: Pointer, nTokens: number, inter: number): void;
+  softCap(x: Pointer, nRows: number, nCols: number, cap: number): void;
+  scale(x: Pointer, nRows: number, nCols: number, s: number): void;
   logSoftmax(out: Pointer, x: Pointer, nRows: number, nCols: number): void;
   topk(outIds: Pointer, outVals: Pointer, x: Pointer, nRows: number, nCols: number, k: number): void;
   /** Samples (or scores forced tokens of) logits rows; arguments from sampling_abi.ts. Fails on an id outside its table. */
@@ -101,6 +107,9 @@ export function coreKernels(s: Library<typeof CORE_SYMBOLS>["symbols"]): CoreKer
     matmul: s.vk_matmul,
     reshapeAndCache: s.vk_reshape_and_cache,
     pagedAttention: s.vk_paged_attention,
+    geluTanhMul: s.vk_gelu_tanh_mul,
+    softCap: s.vk_soft_cap,
+    scale: s.vk_scale,
     logSoftmax: s.vk_log_softmax,
     topk: s.vk_topk,
     sample: s.vk_sample,

@@ -12,19 +12,24 @@ import { attentionLayers } from "./attention_layers";
 import { tensorToF32 } from "../model_loader/convert";
 import type { TensorInfo } from "../model_loader/safetensors";
 
+/** q, k and v are either one fused projection (backends with qkvRopeAndCache) or three. */
+type QkvWeights =
+  | { fused: true; qkvProj: Tensor; qkvBias: Tensor | null }
+  | { fused: false; qProj: Tensor; kProj: Tensor; vProj: Tensor; qBias: Tensor | null; kBias: Tensor | null; vBias: Tensor | null };
+
 interface LayerWeights {
   inputLayernorm: Tensor;
-  qProj: Tensor; kProj: Tensor; vProj: Tensor; oProj: Tensor;
-  qBias: Tensor | null; kBias: Tensor | null; vBias: Tensor | null; oBias: Tensor | null;
+  qkv: QkvWeights;
+  oProj: Tensor; oBias: Tensor | null;
   qNorm: Tensor | null; kNorm: Tensor | null;
   postAttentionLayernorm: Tensor;
   gateUpProj: Tensor; downProj: Tensor;
   gateUpBias: Tensor | null; downBias: Tensor | null;
 }
 
-/** Activation buffers sized once for the largest step. */
+/** Activation buffers sized once for the largest step (qkv with a fused projection, else k and v). */
 interface Workspace {
-  hidden: Tensor; residual: Tensor; q: Tensor; k: Tensor; v: Tensor; attnOut: Tensor; proj: Tensor;
+  hidden: Tensor; residual: Tensor; q: Tensor; k: Tensor | null; v: Tensor | null; qkv: Tensor | null; attnOut: Tensor; proj: Tensor;
   gateUp: Tensor; act: Tensor; lastHidden: Tensor; logits: Tensor;
 }
 
@@ -38,6 +43,7 @@ export class LlamaForCausalLM {
   private readonly attnLayers: AttentionLayerOptions[];
   readonly qSize: number;
   readonly kvSize: number;
+  private readonly fusedQkv: boolean;
 
   constructor(
     readonly config: ModelConfig,
@@ -48,6 +54,7 @@ export class LlamaForCausalLM {
     opts: { maxModelLen?: number } = {},
   ) {
     const c = config;
+    this.fusedQkv = backend.qkvRopeAndCache !== undefined;
     this.qSize = c.numAttentionHeads * c.headDim;
     this.kvSize = c.numKeyValueHeads * c.headDim;
     this.embedTokens = backend.weight(checkShape(ckpt, "model.embed_tokens.weight", [c.vocabSize, c.hiddenSize]));
@@ -76,15 +83,20 @@ export class LlamaForCausalLM {
         checkShape(ckpt, pre + "mlp.up_proj.bias", [c.intermediateSize]),
       ]);
     }
+    const proj = (x: "q" | "k" | "v") => checkShape(ckpt, `${pre}self_attn.${x}_proj.weight`, [x === "q" ? this.qSize : this.kvSize, c.hiddenSize]);
+    const projBias = (x: "q" | "k" | "v") => checkShape(ckpt, `${pre}self_attn.${x}_proj.bias`, [x === "q" ? this.qSize : this.kvSize]);
+    // One q|k|v projection where the backend has the fused op after it: one GEMM where three would be launched.
+    const qkv: QkvWeights = this.fusedQkv
+      ? { fused: true, qkvProj: b.concatRows([proj("q"), proj("k"), proj("v")]), qkvBias: c.attentionBias ? this.f32([projBias("q"), projBias("k"), projBias("v")]) : null }
+      : {
+        fused: false, qProj: b.weight(proj("q")), kProj: b.weight(proj("k")), vProj: b.weight(proj("v")),
+        qBias: c.attentionBias ? this.f32([projBias("q")]) : null, kBias: c.attentionBias ? this.f32([projBias("k")]) : null,
+        vBias: c.attentionBias ? this.f32([projBias("v")]) : null,
+      };
     return {
       inputLayernorm: w("input_layernorm.weight", [c.hiddenSize]),
-      qProj: w("self_attn.q_proj.weight", [this.qSize, c.hiddenSize]),
-      kProj: w("self_attn.k_proj.weight", [this.kvSize, c.hiddenSize]),
-      vProj: w("self_attn.v_proj.weight", [this.kvSize, c.hiddenSize]),
+      qkv,
       oProj: w("self_attn.o_proj.weight", [c.hiddenSize, this.qSize]),
-      qBias: bias(c.attentionBias, "self_attn.q_proj.bias", [this.qSize]),
-      kBias: bias(c.attentionBias, "self_attn.k_proj.bias", [this.kvSize]),
-      vBias: bias(c.attentionBias, "self_attn.v_proj.bias", [this.kvSize]),
       oBias: bias(c.oProjBias, "self_attn.o_proj.bias", [c.hiddenSize]),
       qNorm: opt(c.qkNorm, "self_attn.q_norm.weight", [c.headDim]),
       kNorm: opt(c.qkNorm, "self_attn.k_norm.weight", [c.headDim]),
@@ -113,8 +125,9 @@ export class LlamaForCausalLM {
       hidden: b.empty([n, c.hiddenSize], dt),
       residual: b.empty([n, c.hiddenSize], dt),
       q: b.empty([n, this.qSize], dt),
-      k: b.empty([n, this.kvSize], dt),
-      v: b.empty([n, this.kvSize], dt),
+      k: this.fusedQkv ? null : b.empty([n, this.kvSize], dt),
+      v: this.fusedQkv ? null : b.empty([n, this.kvSize], dt),
+      qkv: this.fusedQkv ? b.empty([n, this.qSize + 2 * this.kvSize], dt) : null,
       attnOut: b.empty([n, this.qSize], dt),
       proj: b.empty([n, c.hiddenSize], dt),
       gateUp: b.empty([n, 2 * c.intermediateSize], dt),
@@ -146,19 +159,25 @@ export class LlamaForCausalLM {
 
   private attention(L: LayerWeights, batch: ForwardBatch, kv: KVCache, layer: AttentionLayerOptions): void {
     const c = this.config, b = this.backend, ws = this.ws, n = batch.numTokens, H = c.hiddenSize;
-    const nh = c.numAttentionHeads, nkv = c.numKeyValueHeads, hd = c.headDim;
-    b.matmul(ws.q, ws.hidden, L.qProj, L.qBias, n, this.qSize, H);
-    b.matmul(ws.k, ws.hidden, L.kProj, L.kBias, n, this.kvSize, H);
-    b.matmul(ws.v, ws.hidden, L.vProj, L.vBias, n, this.kvSize, H);
-    if (L.qNorm && L.kNorm) {
-      b.rmsNorm(ws.q, ws.q, L.qNorm, n * nh, hd, c.rmsNormEps);
-      b.rmsNorm(ws.k, ws.k, L.kNorm, n * nkv, hd, c.rmsNormEps);
-    }
-    if (b.ropeAndCache) {
-      b.ropeAndCache(ws.q, ws.k, ws.v, kv.k, kv.v, batch.positions, batch.slotMapping, this.invFreq, n, nh, nkv, hd);
+    const nh = c.numAttentionHeads, nkv = c.numKeyValueHeads, hd = c.headDim, P = L.qkv;
+    if (P.fused) {
+      b.matmul(ws.qkv!, ws.hidden, P.qkvProj, P.qkvBias, n, this.qSize + 2 * this.kvSize, H);
+      b.qkvRopeAndCache!(ws.q, ws.qkv!, kv.k, kv.v, L.qNorm, L.kNorm, c.rmsNormEps, batch.positions, batch.slotMapping, this.invFreq, n, nh, nkv, hd);
     } else {
-      b.rope(ws.q, ws.k, batch.positions, this.invFreq, n, nh, nkv, hd);
-      b.reshapeAndCache(ws.k, ws.v, kv.k, kv.v, batch.slotMapping, n, nkv, hd);
+      const k = ws.k!, v = ws.v!;
+      b.matmul(ws.q, ws.hidden, P.qProj, P.qBias, n, this.qSize, H);
+      b.matmul(k, ws.hidden, P.kProj, P.kBias, n, this.kvSize, H);
+      b.matmul(v, ws.hidden, P.vProj, P.vBias, n, this.kvSize, H);
+      if (L.qNorm && L.kNorm) {
+        b.rmsNorm(ws.q, ws.q, L.qNorm, n * nh, hd, c.rmsNormEps);
+        b.rmsNorm(k, k, L.kNorm, n * nkv, hd, c.rmsNormEps);
+      }
+      if (b.ropeAndCache) {
+        b.ropeAndCache(ws.q, k, v, kv.k, kv.v, batch.positions, batch.slotMapping, this.invFreq, n, nh, nkv, hd);
+      } else {
+        b.rope(ws.q, k, batch.positions, this.invFreq, n, nh, nkv, hd);
+        b.reshapeAndCache(k, v, kv.k, kv.v, batch.slotMapping, n, nkv, hd);
+      }
     }
     b.pagedAttention(ws.attnOut, ws.q, kv.k, kv.v, batch.attn, nh, nkv, hd, kv.blockSize, 1 / Math.sqrt(hd), layer);
     b.matmul(ws.proj, ws.attnOut, L.oProj, L.oBias, n, H, this.qSize);

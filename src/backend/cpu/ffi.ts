@@ -1,5 +1,5 @@
 // The CPU kernel library's bun:ffi symbol table (native/include/vk_core.h and vk_cpu.h) and thin typed wrappers.
-import { dlopen, FFIType, type Pointer } from "bun:ffi";
+import { dlopen, FFIType } from "bun:ffi";
 import { CORE_SYMBOLS, type CoreKernels, coreKernels } from "../kernel_abi";
 
 export { VK_BF16, VK_F16, VK_F32, type VkDtype } from "../kernel_abi";
@@ -11,16 +11,13 @@ export const VK_CPU_AVX512F = 4;
 export const VK_CPU_AVX512BW = 8;
 export const VK_CPU_F16C = 16;
 
-const { ptr, i32, f32, void: v } = FFIType;
+const { i32 } = FFIType;
 
 /** vk_cpu.h: what only the CPU library exports. */
 export const CPU_SYMBOLS = {
   vk_cpu_features: { args: [], returns: i32 },
   vk_set_num_threads: { args: [i32], returns: i32 },
   vk_num_threads: { args: [], returns: i32 },
-  vk_gelu_tanh_mul: { args: [ptr, ptr, i32, i32], returns: v },
-  vk_soft_cap: { args: [ptr, i32, i32, f32], returns: v },
-  vk_scale: { args: [ptr, i32, i32, f32], returns: v },
 } as const;
 
 /**
@@ -35,9 +32,6 @@ export interface CpuKernels extends CoreKernels {
   setNumThreads(n: number): number;
   /** The worker pool size in use (starts the pool on first call). */
   numThreads(): number;
-  geluTanhMul(out: Pointer, gateUp: Pointer, nTokens: number, inter: number): void;
-  softCap(x: Pointer, nRows: number, nCols: number, cap: number): void;
-  scale(x: Pointer, nRows: number, nCols: number, s: number): void;
   /** dlcloses the library (its worker threads exit first); every pointer from it must be freed before. */
   close(): void;
 }
@@ -51,9 +45,6 @@ export function openCpuKernels(path: string): CpuKernels {
     cpuFeatures: s.vk_cpu_features,
     setNumThreads: s.vk_set_num_threads,
     numThreads: s.vk_num_threads,
-    geluTanhMul: s.vk_gelu_tanh_mul,
-    softCap: s.vk_soft_cap,
-    scale: s.vk_scale,
     close: () => lib.close(),
   };
 }

@@ -179,6 +179,18 @@ export class CudaBackend implements Backend {
       layer.slidingWindow ?? 0, layer.softCap ?? 0);
     this.check("paged_attention");
   }
+  geluTanhMul(out: Tensor, gateUp: Tensor, nTokens: number, inter: number): void {
+    this.k.geluTanhMul(p(out), p(gateUp), nTokens, inter);
+    this.check("gelu_tanh_mul");
+  }
+  softCap(x: Tensor, nRows: number, nCols: number, cap: number): void {
+    this.k.softCap(p(x), nRows, nCols, cap);
+    this.check("soft_cap");
+  }
+  scale(x: Tensor, nRows: number, nCols: number, s: number): void {
+    this.k.scale(p(x), nRows, nCols, s);
+    this.check("scale");
+  }
   logSoftmax(out: Tensor, x: Tensor, nRows: number, nCols: number): void {
     this.k.logSoftmax(p(out), p(x), nRows, nCols);
     this.check("log_softmax");
