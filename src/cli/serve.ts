@@ -17,7 +17,7 @@ import { DEFAULT_ITERATION_TIMEOUT_MS } from "../engine/async_llm";
 import { ArgError, type FlagSpec, formatHelp, parseArgs } from "./arg_parser";
 import { HUB_FLAGS, withResolvedModel } from "./hub_flags";
 import { expandConfigFile } from "./config_file";
-import { COMPAT_FLAGS, checkCompatFlags, checkTokenizerFlag } from "./serve_flags";
+import { COMPAT_FLAGS, checkCompatFlags, checkTokenizerFlag, SERVER_FEATURE_FLAGS, serverFeatureConfig } from "./serve_flags";
 
 const SERVE_FLAGS: FlagSpec[] = [
   { name: "host", type: "string", default: "0.0.0.0", help: "address to listen on" },
@@ -47,6 +47,7 @@ const SERVE_FLAGS: FlagSpec[] = [
   ...ENGINE_FLAGS,
   ...HUB_FLAGS,
   ...COMPAT_FLAGS,
+  ...SERVER_FEATURE_FLAGS,
 ];
 
 export const SERVE_USAGE = "vllm serve [MODEL] [options]";
@@ -202,6 +203,7 @@ function serveArgsFrom(v: Record<string, unknown>): ServeArgs {
       enableAutoToolChoice,
       toolCallParser,
       ...limits,
+      ...serverFeatureConfig(v),
     },
   };
 }

@@ -2,7 +2,18 @@
  * vLLM serve flags that launch scripts pass but this engine has no use for (accepted, with a warning that
  * says so) or cannot honour without changing results (a startup error naming the flag).
  */
+import type { ServerConfig } from "../server/state";
 import { ArgError, type FlagSpec } from "./arg_parser";
+
+/** vLLM serve flags that switch server features on (the HTTP layer reads them from ServerConfig). */
+export const SERVER_FEATURE_FLAGS: FlagSpec[] = [
+  { name: "enable-tokenizer-info-endpoint", type: "bool", default: false, help: "serve GET /tokenizer_info: the tokenizer's configuration and chat template" },
+];
+
+/** The ServerConfig fields SERVER_FEATURE_FLAGS set. */
+export function serverFeatureConfig(values: Record<string, unknown>): Pick<ServerConfig, "enableTokenizerInfoEndpoint"> {
+  return { enableTokenizerInfoEndpoint: values["enable-tokenizer-info-endpoint"] === true };
+}
 
 interface CompatFlag extends FlagSpec {
   /** Returns the warning for a given value, or throws ArgError when the value cannot be honoured. */

@@ -57,6 +57,8 @@ export interface ServerConfig {
   requestBodyTimeout?: number;
   /** --limit-concurrency: HTTP requests in progress at once (probes exempt); null = no cap. */
   limitConcurrency?: number | null;
+  /** --enable-tokenizer-info-endpoint: serve GET /tokenizer_info. */
+  enableTokenizerInfoEndpoint?: boolean;
   /** VLLM_ENGINE_ITERATION_TIMEOUT_S in ms: with work pending and no progress this long, /health answers 503. */
   engineIterationTimeoutMs?: number;
 }

@@ -24,6 +24,9 @@ export interface ChatPromptOptions {
  * message text is measured first: a conversation that could not fit the context is refused unrendered.
  */
 export function chatPromptTokenIds(state: ServerState, o: ChatPromptOptions): Promise<number[]> {
+  // vLLM's check: only an explicit add_generation_prompt conflicts (its default gives way).
+  if (o.continue_final_message && o.add_generation_prompt === true)
+    throw new BadRequestError("Cannot set both `continue_final_message` and `add_generation_prompt` to True.", "continue_final_message");
   const messages = toChatMessages(o.messages);
   checkPromptChars(messages.reduce((sum, m) => sum + textLength(m), 0), state.maxModelLen, "messages", "the conversation");
   // The template already placed BOS and friends; vLLM adds no more unless asked.
