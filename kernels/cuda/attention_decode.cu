@@ -2,11 +2,12 @@
  *
  * Block = (sequence, key split, kv head, slice of its q heads), WARPS warps. Each warp walks its own
  * tiles of the block's keys with its own online softmax, so the loop has no barrier: D/8 lanes share a
- * key row (16-byte loads), a warp covers RPW = 256/D rows per pass and PASSES passes per tile, and the
- * keys and values of a tile are loaded together before any arithmetic, so a warp has 2 * PASSES
- * 16-byte loads per lane in flight. Scores for every q head of the slice come from one read of the keys
- * (the GQA group shares it). At the end the warps' (max, sum, output) triples are merged in shared
- * memory; a sequence whose keys were split writes unnormalized partials that combine_kernel merges.
+ * key row (16-byte chunks), a warp covers RPW = 256/D rows per pass and PASSES passes per tile. Keys and
+ * values stream through a per-lane cp.async pipeline in shared memory, STAGES tiles deep: while a tile
+ * is scored and accumulated the next STAGES - 1 are in flight, and every lane reads back only the chunks
+ * it copied itself, so no lane waits for another. Scores for every q head of the slice come from one read
+ * of the keys (the GQA group shares it). At the end the warps' (max, sum, output) triples are merged in
+ * shared memory; a sequence whose keys were split writes unnormalized partials that combine_kernel merges.
  * Masking: keys past the sequence and, with a sliding window, keys at or before seq_len - 1 - window. */
 #include <math.h>
 
@@ -15,13 +16,30 @@
 #define WARPS 4
 #define THREADS (WARPS * 32)
 #define PASSES 4
+#define STAGES 3
 
 template <int D>
 struct DecodeShape {
-  static constexpr int TPR = D / 8;        /* lanes per key row */
-  static constexpr int RPW = 32 / TPR;     /* rows per warp pass */
+  static constexpr int TPR = D / 8;         /* lanes per key row */
+  static constexpr int RPW = 32 / TPR;      /* rows per warp pass */
   static constexpr int TILE = RPW * PASSES; /* keys per warp tile */
+  static constexpr int STAGE_ELEMS = 2 * TILE * D; /* K then V of one tile */
 };
+
+template <int D, int G>
+struct DecodeSmem {
+  static constexpr int PIPE = WARPS * STAGES * DecodeShape<D>::STAGE_ELEMS * 2; /* bytes */
+  static constexpr int MERGE = WARPS * G * (D + 2) * 4;                          /* acc, max, sum */
+  static constexpr int BYTES = PIPE > MERGE ? PIPE : MERGE;
+};
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+  unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(gmem));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
 /* Score of one key for one head from the partial dots of its TPR lanes (log2 units, soft-capped). */
 template <int TPR>
@@ -35,8 +53,7 @@ __device__ __forceinline__ float reduce_score(float dot, float soft_cap) {
 template <int D, int G>
 __global__ void __launch_bounds__(THREADS) decode_kernel(AttentionParams p, int head_slices) {
   using S = DecodeShape<D>;
-  __shared__ float s_m[WARPS][G], s_l[WARPS][G];
-  __shared__ float s_acc[WARPS][G][D];
+  extern __shared__ __align__(16) char smem[];
 
   int seq = blockIdx.x / p.max_splits, split = blockIdx.x % p.max_splits;
   int row = p.query_start_loc[seq];
@@ -49,6 +66,32 @@ __global__ void __launch_bounds__(THREADS) decode_kernel(AttentionParams p, int 
   if (n_g <= 0) return;
   int kv_begin = lo + split * chunk, kv_end = min(seq_len, kv_begin + chunk); /* this split's keys */
   int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r = lane / S::TPR, li = lane % S::TPR;
+  bf16* pipe = reinterpret_cast<bf16*>(smem) + (int64_t)warp * STAGES * S::STAGE_ELEMS;
+
+  /* Tile i of this warp starts at key kv_begin + (warp + WARPS * i) * TILE. */
+  int n_tiles = 0;
+  {
+    int first = kv_begin + warp * S::TILE;
+    if (first < kv_end) n_tiles = (kv_end - first + WARPS * S::TILE - 1) / (WARPS * S::TILE);
+  }
+  auto issue = [&](int i) {
+    if (i < n_tiles) {
+      int t0 = kv_begin + (warp + WARPS * i) * S::TILE;
+      bf16* st = pipe + (i % STAGES) * S::STAGE_ELEMS;
+#pragma unroll
+      for (int ps = 0; ps < PASSES; ps++) {
+        int j = ps * S::RPW + r, pos = t0 + j;
+        if (pos < kv_end) {
+          int64_t off = vk_cache_offset(p, seq, pos, kvh) + li * 8;
+          cp_async16(st + j * D + li * 8, p.k_cache + off);
+          cp_async16(st + (S::TILE + j) * D + li * 8, p.v_cache + off);
+        }
+      }
+    }
+    cp_async_commit(); /* an empty group keeps the wait counts uniform */
+  };
+#pragma unroll
+  for (int i = 0; i < STAGES - 1; i++) issue(i);
 
   /* q pre-scaled: into log2 units directly, or by the softmax scale only when soft-capping follows. */
   const float qscale = p.soft_cap > 0.f ? p.scale : p.scale_log2;
@@ -73,29 +116,24 @@ __global__ void __launch_bounds__(THREADS) decode_kernel(AttentionParams p, int 
     for (int i = 0; i < 8; i++) acc[g][i] = 0.f;
   }
 
-  for (int t0 = kv_begin + warp * S::TILE; t0 < kv_end; t0 += WARPS * S::TILE) {
-    uint4 kr[PASSES], vr[PASSES];
-#pragma unroll
-    for (int ps = 0; ps < PASSES; ps++) {
-      int pos = t0 + ps * S::RPW + r;
-      if (pos < kv_end) {
-        int64_t off = vk_cache_offset(p, seq, pos, kvh);
-        kr[ps] = reinterpret_cast<const uint4*>(p.k_cache + off)[li];
-        vr[ps] = reinterpret_cast<const uint4*>(p.v_cache + off)[li];
-      }
-    }
+  for (int i = 0; i < n_tiles; i++) {
+    issue(i + STAGES - 1);
+    cp_async_wait<STAGES - 1>(); /* tile i has landed (this lane's chunks of it) */
+    int t0 = kv_begin + (warp + WARPS * i) * S::TILE;
+    const bf16* st = pipe + (i % STAGES) * S::STAGE_ELEMS;
     float sc[G][PASSES];
 #pragma unroll
     for (int ps = 0; ps < PASSES; ps++) {
-      bool valid = t0 + ps * S::RPW + r < kv_end;
+      int j = ps * S::RPW + r;
+      bool valid = t0 + j < kv_end;
       float kf[8];
-      if (valid) vk_unpack8(kr[ps], kf);
+      if (valid) vk_unpack8(*reinterpret_cast<const uint4*>(st + j * D + li * 8), kf);
 #pragma unroll
       for (int g = 0; g < G; g++) {
         float dot = 0.f;
         if (valid) {
 #pragma unroll
-          for (int i = 0; i < 8; i++) dot += qf[g][i] * kf[i];
+          for (int e = 0; e < 8; e++) dot += qf[g][e] * kf[e];
         }
         dot = reduce_score<S::TPR>(dot, p.soft_cap);
         sc[g][ps] = valid ? dot : -INFINITY;
@@ -113,27 +151,32 @@ __global__ void __launch_bounds__(THREADS) decode_kernel(AttentionParams p, int 
       m_run[g] = m_new;
       l_run[g] *= alpha;
 #pragma unroll
-      for (int i = 0; i < 8; i++) acc[g][i] *= alpha;
+      for (int e = 0; e < 8; e++) acc[g][e] *= alpha;
 #pragma unroll
       for (int ps = 0; ps < PASSES; ps++) {
-        float e = exp2f(sc[g][ps] - m_new);
-        sc[g][ps] = e;
-        l_run[g] += e;
+        float x = exp2f(sc[g][ps] - m_new);
+        sc[g][ps] = x;
+        l_run[g] += x;
       }
     }
 #pragma unroll
     for (int ps = 0; ps < PASSES; ps++) {
-      if (t0 + ps * S::RPW + r < kv_end) {
+      int j = ps * S::RPW + r;
+      if (t0 + j < kv_end) {
         float vf[8];
-        vk_unpack8(vr[ps], vf);
+        vk_unpack8(*reinterpret_cast<const uint4*>(st + (S::TILE + j) * D + li * 8), vf);
 #pragma unroll
         for (int g = 0; g < G; g++)
 #pragma unroll
-          for (int i = 0; i < 8; i++) acc[g][i] += sc[g][ps] * vf[i];
+          for (int e = 0; e < 8; e++) acc[g][e] += sc[g][ps] * vf[e];
       }
     }
   }
+  cp_async_wait<0>();
+  __syncthreads(); /* the pipeline's shared memory becomes the merge area */
 
+  float* s_acc = reinterpret_cast<float*>(smem);          /* [WARPS][G][D] */
+  float* s_m = s_acc + WARPS * G * D, *s_l = s_m + WARPS * G; /* [WARPS][G] */
   /* Rows of a warp pass are summed across its row groups; then warps merge through shared memory. */
 #pragma unroll
   for (int g = 0; g < G; g++) {
@@ -141,25 +184,26 @@ __global__ void __launch_bounds__(THREADS) decode_kernel(AttentionParams p, int 
     for (int o = 16; o >= S::TPR; o >>= 1) {
       l_run[g] += __shfl_xor_sync(0xffffffffu, l_run[g], o);
 #pragma unroll
-      for (int i = 0; i < 8; i++) acc[g][i] += __shfl_xor_sync(0xffffffffu, acc[g][i], o);
+      for (int e = 0; e < 8; e++) acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], o);
     }
-    if (lane == 0) s_m[warp][g] = m_run[g], s_l[warp][g] = l_run[g];
+    if (lane == 0) s_m[warp * G + g] = m_run[g], s_l[warp * G + g] = l_run[g];
     if (r == 0)
 #pragma unroll
-      for (int i = 0; i < 8; i++) s_acc[warp][g][li * 8 + i] = acc[g][i];
+      for (int e = 0; e < 8; e++) s_acc[(warp * G + g) * D + li * 8 + e] = acc[g][e];
   }
   __syncthreads();
   for (int idx = threadIdx.x; idx < n_g * D; idx += THREADS) {
     int g = idx / D, d = idx % D, qh = kvh * p.group + g0 + g;
     float m = -INFINITY;
 #pragma unroll
-    for (int w = 0; w < WARPS; w++) m = fmaxf(m, s_m[w][g]);
+    for (int w = 0; w < WARPS; w++) m = fmaxf(m, s_m[w * G + g]);
     float l = 0.f, o = 0.f;
 #pragma unroll
     for (int w = 0; w < WARPS; w++) {
-      float f = s_m[w][g] == -INFINITY ? 0.f : exp2f(s_m[w][g] - m); /* a warp with no keys adds nothing */
-      l += s_l[w][g] * f;
-      o += s_acc[w][g][d] * f;
+      float mw = s_m[w * G + g];
+      float f = mw == -INFINITY ? 0.f : exp2f(mw - m); /* a warp with no keys adds nothing */
+      l += s_l[w * G + g] * f;
+      o += s_acc[(w * G + g) * D + d] * f;
     }
     if (splits == 1) {
       p.out[((int64_t)row * p.n_q_heads + qh) * D + d] = vk_to_bf16(l > 0.f ? o / l : 0.f);
@@ -202,9 +246,17 @@ __global__ void combine_kernel(AttentionParams p) {
 
 template <int D, int G>
 static void launch(const AttentionParams& p, cudaStream_t s) {
+  constexpr int bytes = DecodeSmem<D, G>::BYTES;
+  static bool ready = false;
+  if (!ready) {
+    if (vk_check(cudaFuncSetAttribute(decode_kernel<D, G>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
+                 "vk_paged_attention: decode shared memory"))
+      return;
+    ready = true;
+  }
   int slices = (p.group + G - 1) / G;
   dim3 grid(p.n_seqs * p.max_splits, p.n_kv_heads * slices);
-  decode_kernel<D, G><<<grid, THREADS, 0, s>>>(p, slices);
+  decode_kernel<D, G><<<grid, THREADS, bytes, s>>>(p, slices);
 }
 
 template <int D>

@@ -1,10 +1,13 @@
 /* out[m, n] = x[m, k] @ w[n, k]^T (+ bias) through cuBLASLt: bf16 inputs, f32 accumulation, bf16
- * or f32 output.
+ * or f32 output. Decode-sized m (up to VK_CUDA_GEMV_MAX_M, default 4; 0 turns it off) goes to our own
+ * GEMV instead, which streams each weight row once with several 16-byte loads in flight per lane.
  *
  * Row-major out is column-major out^T [n, m], so cuBLASLt computes out^T = W^T^T . X^T: A = w with
  * op T, B = x with op N, both with leading dimension k. A plan (descriptors and the heuristic's
  * algorithm) is cached per (m, n, k, output type): decode steps reuse a handful of shapes. */
 #include <cublasLt.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.cuh"
@@ -96,6 +99,117 @@ __global__ void add_bias_kernel(void* out, int out_f32, const float* bias, int n
   }
 }
 
+/* ---- GEMV for small m: a warp per GEMV_ROWS output rows; lanes stride over k in 8-element chunks ---- */
+
+#define GEMV_WARPS 8
+#define GEMV_ROWS 2
+#define GEMV_UNROLL 4
+
+__device__ __forceinline__ float dot8(uint4 a, const float* b) {
+  float f[8];
+  vk_unpack8(a, f);
+  float s = 0.f;
+#pragma unroll
+  for (int i = 0; i < 8; i++) s += f[i] * b[i];
+  return s;
+}
+
+/* Rounded as the cuBLAS path: the f32 sum to the output type, then the bias added to that. */
+template <int M>
+__global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(void* out, int out_f32, const bf16* x, const bf16* w,
+                                                               const float* bias, int n, int k) {
+  int lane = threadIdx.x & 31;
+  int n0 = (blockIdx.x * GEMV_WARPS + threadIdx.x / 32) * GEMV_ROWS;
+  if (n0 >= n) return;
+  const int chunks = k / 8;
+  const uint4* wr[GEMV_ROWS];
+#pragma unroll
+  for (int r = 0; r < GEMV_ROWS; r++) wr[r] = reinterpret_cast<const uint4*>(w + (int64_t)min(n0 + r, n - 1) * k);
+  const uint4* xr = reinterpret_cast<const uint4*>(x);
+  float acc[GEMV_ROWS][M];
+#pragma unroll
+  for (int r = 0; r < GEMV_ROWS; r++)
+#pragma unroll
+    for (int i = 0; i < M; i++) acc[r][i] = 0.f;
+  int c = lane;
+  for (; c + 32 * (GEMV_UNROLL - 1) < chunks; c += 32 * GEMV_UNROLL) {
+    uint4 wv[GEMV_UNROLL][GEMV_ROWS];
+#pragma unroll
+    for (int u = 0; u < GEMV_UNROLL; u++)
+#pragma unroll
+      for (int r = 0; r < GEMV_ROWS; r++) wv[u][r] = __ldcs(wr[r] + c + 32 * u); /* streamed once: no cache keep */
+#pragma unroll
+    for (int u = 0; u < GEMV_UNROLL; u++) {
+#pragma unroll
+      for (int i = 0; i < M; i++) {
+        float xf[8];
+        vk_unpack8(xr[(int64_t)i * chunks + c + 32 * u], xf);
+#pragma unroll
+        for (int r = 0; r < GEMV_ROWS; r++) acc[r][i] += dot8(wv[u][r], xf);
+      }
+    }
+  }
+  for (; c < chunks; c += 32) {
+#pragma unroll
+    for (int i = 0; i < M; i++) {
+      float xf[8];
+      vk_unpack8(xr[(int64_t)i * chunks + c], xf);
+#pragma unroll
+      for (int r = 0; r < GEMV_ROWS; r++) acc[r][i] += dot8(wr[r][c], xf);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < GEMV_ROWS; r++)
+#pragma unroll
+    for (int i = 0; i < M; i++) acc[r][i] = vk_warp_sum(acc[r][i]);
+  if (lane != 0) return;
+#pragma unroll
+  for (int r = 0; r < GEMV_ROWS; r++) {
+    int col = n0 + r;
+    if (col >= n) break;
+#pragma unroll
+    for (int i = 0; i < M; i++) {
+      int64_t o = (int64_t)i * n + col;
+      if (out_f32) {
+        ((float*)out)[o] = acc[r][i] + (bias ? bias[col] : 0.f);
+      } else {
+        float v = vk_round_bf16(acc[r][i]);
+        ((bf16*)out)[o] = vk_to_bf16(bias ? v + bias[col] : v);
+      }
+    }
+  }
+}
+
+static int gemv_max_m(void) {
+  static int max_m = -1;
+  if (max_m < 0) {
+    const char* e = getenv("VK_CUDA_GEMV_MAX_M");
+    max_m = e ? atoi(e) : 4;
+    if (max_m < 0) max_m = 0;
+  }
+  return max_m;
+}
+
+/* Returns 1 when the GEMV took the call. */
+static int gemv(void* out, int out_f32, const bf16* x, const bf16* w, const float* bias, int m, int n, int k,
+                cudaStream_t s) {
+  if (m > gemv_max_m() || k % 8 != 0 || ((uintptr_t)x | (uintptr_t)w) % 16 != 0) return 0;
+  unsigned grid = (unsigned)((n + GEMV_WARPS * GEMV_ROWS - 1) / (GEMV_WARPS * GEMV_ROWS));
+  switch (m) {
+    case 1: gemv_kernel<1><<<grid, GEMV_WARPS * 32, 0, s>>>(out, out_f32, x, w, bias, n, k); break;
+    case 2: gemv_kernel<2><<<grid, GEMV_WARPS * 32, 0, s>>>(out, out_f32, x, w, bias, n, k); break;
+    case 3: gemv_kernel<3><<<grid, GEMV_WARPS * 32, 0, s>>>(out, out_f32, x, w, bias, n, k); break;
+    case 4: gemv_kernel<4><<<grid, GEMV_WARPS * 32, 0, s>>>(out, out_f32, x, w, bias, n, k); break;
+    case 5: gemv_kernel<5><<<grid, GEMV_WARPS * 32, 0, s>>>(out, out_f32, x, w, bias, n, k); break;
+    case 6: gemv_kernel<6><<<grid, GEMV_WARPS * 32, 0, s>>>(out, out_f32, x, w, bias, n, k); break;
+    case 7: gemv_kernel<7><<<grid, GEMV_WARPS * 32, 0, s>>>(out, out_f32, x, w, bias, n, k); break;
+    case 8: gemv_kernel<8><<<grid, GEMV_WARPS * 32, 0, s>>>(out, out_f32, x, w, bias, n, k); break;
+    default: return 0;
+  }
+  VK_CHECK_LAUNCH("vk_matmul: gemv");
+  return 1;
+}
+
 static void matmul(void* out, int out_f32, const bf16* x, const void* w, int wdtype, const float* bias, int m, int n,
                    int k) {
   cudaStream_t s = vk_stream();
@@ -104,6 +218,7 @@ static void matmul(void* out, int out_f32, const bf16* x, const void* w, int wdt
     vk_fail("vk_matmul: weights must be bf16 in the CUDA library (got dtype %d; convert at upload)", wdtype);
     return;
   }
+  if (gemv(out, out_f32, x, (const bf16*)w, bias, m, n, k, s)) return;
   if (!handle && lt_check(cublasLtCreate(&handle), "cublasLtCreate", m, n, k)) return;
   void* ws = vk_workspace(VK_WS_MATMUL, WORKSPACE_BYTES);
   Plan* p = ws ? plan_for(m, n, k, out_f32) : NULL;

@@ -50,6 +50,8 @@ if has kernels; then
   step "kernels: per-kernel timings (8B shapes) vs the copy roofline, bench/cuda/kernel_bench.cu"
   if nvcc -O3 -std=c++17 -Inative/include bench/cuda/kernel_bench.cu -Lbuild/native -lvk_cuda -o /tmp/kernel_bench; then
     LD_LIBRARY_PATH=build/native /tmp/kernel_bench > "$OUT/kernels.json" || echo "kernel bench: FAILED"
+    # The same matmuls through cuBLASLt only (the small-m GEMV off), for the side-by-side.
+    LD_LIBRARY_PATH=build/native VK_CUDA_GEMV_MAX_M=0 /tmp/kernel_bench > "$OUT/kernels_cublas.json" 2>/dev/null || echo "kernel bench (cuBLAS only): FAILED"
     if has profile; then
       LD_LIBRARY_PATH=build/native KB_REPS_DIV=1000 ncu --metrics gpu__time_duration.sum --print-summary per-kernel \
         /tmp/kernel_bench > "$OUT/kernels_ncu.txt" 2>&1 || echo "kernel ncu: FAILED"

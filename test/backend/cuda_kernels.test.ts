@@ -206,7 +206,10 @@ describe.skipIf(cuda === null)("CUDA kernels vs the CPU backend", () => {
   });
 
   for (const [m, n, k, bias, f32Out] of [[1, 2048, 4096, false, false], [33, 2048, 4096, false, false], [256, 2048, 4096, false, false],
-    [5, 768, 512, true, false], [8, 32000, 1024, false, true], [3, 4000, 256, true, true]] as const) {
+    [5, 768, 512, true, false], [8, 32000, 1024, false, true], [3, 4000, 256, true, true],
+    // The small-m GEMV: odd n, k past a whole unrolled stride, bias, f32 out; k % 8 != 0 falls back to cuBLAS.
+    [1, 1001, 4104, true, false], [2, 129, 136, false, true], [4, 6144, 4096, false, false], [1, 5, 8, true, true],
+    [2, 64, 100, false, false]] as const) {
     test(`matmul m=${m} n=${n} k=${k}${bias ? " +bias" : ""}${f32Out ? " f32 out" : ""}`, () => {
       const r = rng(m * 31 + n), x = bf16Values(r, m * k), w = bf16Values(r, n * k, -0.05, 0.05);
       const bv = Float32Array.from({ length: n }, () => r(-1, 1));
