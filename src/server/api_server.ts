@@ -14,6 +14,7 @@ import { bindConnection, DEFAULT_TIMEOUT_KEEP_ALIVE_S, defaultConcurrencyLimit, 
 import { isValidRequestId, REQUEST_ID_HEADER, REQUEST_ID_RULE } from "./http_context";
 import { modelsRouter } from "./models/router";
 import { openApiPaths } from "./openapi";
+import { responsesRouter } from "./responses/router";
 import { CANONICAL_ORIGIN, canonicalPath, canonicalRequest } from "./request_url";
 import { randomRequestId, type ServerState } from "./state";
 import { startStatLogger } from "./stat_logger";
@@ -60,7 +61,8 @@ export function buildApp(state: ServerState) {
     .use(modelsRouter(state))
     .use(tokenizeRouter(state))
     .use(completionRouter(state))
-    .use(chatRouter(state));
+    .use(chatRouter(state))
+    .use(responsesRouter(state));
 }
 
 export type App = ReturnType<typeof buildApp>;

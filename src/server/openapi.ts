@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { chatCompletionRequestSchema } from "./chat_completion/protocol";
 import { completionRequestSchema } from "./completion/protocol";
+import { responsesRequestSchema } from "./responses/protocol";
 import { detokenizeSchema, tokenizeChatSchema, tokenizeCompletionSchema } from "./tokenize/protocol";
 
 const jsonSchema = (s: z.ZodType) => z.toJSONSchema(s, { target: "openapi-3.0", io: "input", unrepresentable: "any" });
@@ -39,6 +40,7 @@ export function openApiPaths(): Record<string, unknown> {
   return {
     "/v1/chat/completions": post("openai", "Chat completion (OpenAI-compatible)", jsonSchema(chatCompletionRequestSchema)),
     "/v1/completions": post("openai", "Text completion (OpenAI-compatible)", jsonSchema(completionRequestSchema)),
+    "/v1/responses": post("openai", "Create a model response (OpenAI Responses API)", jsonSchema(responsesRequestSchema)),
     "/tokenize": post("tokenizer", "Tokenize a prompt, or messages through the chat template", { oneOf: [jsonSchema(tokenizeCompletionSchema), jsonSchema(tokenizeChatSchema)] }),
     "/detokenize": post("tokenizer", "Turn token ids back into text", jsonSchema(detokenizeSchema)),
   };

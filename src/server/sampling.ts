@@ -89,7 +89,9 @@ export interface SamplingContext {
   /** Prompt logprobs the endpoint needs itself (completions' echo with logprobs). */
   promptLogprobs?: number | null;
   /** Which request field holds the prompt, for error messages. */
-  promptParam: "messages" | "prompt";
+  promptParam: "messages" | "prompt" | "input";
+  /** The field that holds max_tokens (the Responses API calls it max_output_tokens), for error messages. */
+  maxTokensParam?: string;
   /** The request's one constraint (see structured_outputs.ts). */
   structuredOutputs?: StructuredOutputsParams | null;
   /** Overrides skip_special_tokens (a tool parser whose markers are special tokens needs them kept). */
@@ -130,7 +132,7 @@ function resolveMaxTokens(state: ServerState, ctx: SamplingContext): number {
   if (ctx.promptLen >= limit)
     throw new BadRequestError(`This model's maximum context length is ${limit} tokens. However, your request has ${ctx.promptLen} input tokens. Please reduce the length of the input.`, ctx.promptParam);
   if (ctx.maxTokens !== null && ctx.maxTokens >= 1 && ctx.promptLen + ctx.maxTokens > limit)
-    throw new BadRequestError(`This model's maximum context length is ${limit} tokens. However, you requested ${ctx.promptLen + ctx.maxTokens} tokens (${ctx.promptLen} in the ${ctx.promptParam}, ${ctx.maxTokens} in the completion). Please reduce the length of the ${ctx.promptParam} or completion.`, "max_tokens");
+    throw new BadRequestError(`This model's maximum context length is ${limit} tokens. However, you requested ${ctx.promptLen + ctx.maxTokens} tokens (${ctx.promptLen} in the ${ctx.promptParam}, ${ctx.maxTokens} in the completion). Please reduce the length of the ${ctx.promptParam} or completion.`, ctx.maxTokensParam ?? "max_tokens");
   const left = limit - ctx.promptLen;
   const asked = ctx.maxTokens ?? ctx.defaultMaxTokens ?? left;
   return Math.min(asked, left, state.defaults.maxTokens ?? Infinity);

@@ -1,4 +1,4 @@
-/** Server-sent events exactly as OpenAI sends them, and merging the streams of several engine requests. */
+/** Server-sent events as each API sends them, and merging the streams of several engine requests. */
 import { toOpenAIError } from "./errors";
 
 const ENCODER = new TextEncoder();
@@ -11,11 +11,31 @@ export interface SseHooks {
   onClose(): void;
 }
 
+/** How one API writes its events: each chunk, an error that ends the stream, and the closing line. */
+export interface SseFormat {
+  event(chunk: unknown): string;
+  error(e: unknown): string;
+  done: string;
+}
+
+/** OpenAI's chat and completions streams: `data: {chunk}`, an error as `data: {"error": ...}`, then `data: [DONE]`. */
+export const OPENAI_SSE: SseFormat = {
+  event: (chunk) => `data: ${JSON.stringify(chunk)}\n\n`,
+  error: (e) => `data: ${JSON.stringify(toOpenAIError(e))}\n\n`,
+  done: "data: [DONE]\n\n",
+};
+
+/** Typed events (the Responses and Anthropic APIs): `event: {type}` before each `data:` line, no [DONE]. */
+export function namedEvents(errorEvent: (e: unknown) => { type: string }): SseFormat {
+  const line = (chunk: unknown) => `event: ${(chunk as { type: string }).type}\ndata: ${JSON.stringify(chunk)}\n\n`;
+  return { event: line, error: (e) => line(errorEvent(e)), done: "" };
+}
+
 /**
- * A `data: {chunk}\n\n` stream ending with `data: [DONE]\n\n`. An error mid-stream is sent as one
- * `data: {"error": ...}` event before [DONE], as vLLM does. Chunks are pulled only as the client reads.
+ * An SSE stream of `chunks` in `format` (OpenAI's by default). An error mid-stream is sent as the format's
+ * error event, then the stream closes. Chunks are pulled only as the client reads.
  */
-export function sseResponse(chunks: AsyncIterable<unknown>, hooks: SseHooks): Response {
+export function sseResponse(chunks: AsyncIterable<unknown>, hooks: SseHooks, format: SseFormat = OPENAI_SSE): Response {
   const it = chunks[Symbol.asyncIterator]();
   let closed = false;
   const close = () => {
@@ -31,13 +51,13 @@ export function sseResponse(chunks: AsyncIterable<unknown>, hooks: SseHooks): Re
       try {
         const r = await it.next();
         last = r.done === true;
-        text = last ? "data: [DONE]\n\n" : `data: ${JSON.stringify(r.value)}\n\n`;
+        text = last ? format.done : format.event(r.value);
       } catch (e) {
         last = true;
-        text = `data: ${JSON.stringify(toOpenAIError(e))}\n\ndata: [DONE]\n\n`;
+        text = format.error(e) + format.done;
       }
       if (closed) return; // cancelled while waiting for the engine
-      controller.enqueue(ENCODER.encode(text));
+      if (text !== "") controller.enqueue(ENCODER.encode(text));
       if (last && close()) controller.close();
     },
     cancel() {
