@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds the CPU kernel library once per instruction-set variant into build/native/:
 // libvk_cpu_portable.so (baseline), libvk_cpu_avx2.so and, where the compiler takes the flags,
-// libvk_cpu_avx512.so. The loader (src/backend/native_library.ts) picks one at run time.
+// libvk_cpu_avx512.so and libvk_cpu_avx512bf16.so (AVX512-BF16 and VNNI on top). The loader
+// (src/backend/native_library.ts) picks one at run time.
 // Usage: node scripts/build-native.mjs [--force]
 import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -21,6 +22,11 @@ const X86_VARIANTS = [
   { name: "portable", flags: [] },
   { name: "avx2", flags: ["-mavx2", "-mfma", "-mf16c"] },
   { name: "avx512", flags: ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma", "-mf16c"], probe: true },
+  {
+    name: "avx512bf16",
+    flags: ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mavx512vnni", "-mavx2", "-mfma", "-mf16c"],
+    probe: true,
+  },
 ];
 
 function run(args, input) {
@@ -37,9 +43,11 @@ function run(args, input) {
   });
 }
 
-// The compiler must both accept the flags and assemble the instructions.
+// The compiler must both accept the flags and assemble the instructions (each variant's newest).
 async function compilerAccepts(flags) {
-  const probe = "#include <immintrin.h>\n__m512 f(__m512 a) { return _mm512_fmadd_ps(a, a, a); }\n";
+  const probe = flags.includes("-mavx512bf16")
+    ? "#include <immintrin.h>\n__m512 f(__m512 a, __m512i b) { return _mm512_dpbf16_ps(a, (__m512bh)b, (__m512bh)b); }\n"
+    : "#include <immintrin.h>\n__m512 f(__m512 a) { return _mm512_fmadd_ps(a, a, a); }\n";
   const { code } = await run([...flags, "-x", "c", "-c", "-o", "/dev/null", "-"], probe);
   return code === 0;
 }

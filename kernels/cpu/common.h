@@ -17,18 +17,19 @@
 #define VK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define VK_MAX(a, b) ((a) > (b) ? (a) : (b))
 
-static inline int vk_dtype_size(int dtype) { return dtype == VK_F32 ? 4 : 2; }
+static inline int vk_dtype_size(int dtype) { return (dtype & 0xff) == VK_F32 ? 4 : 2; }
 
-/* Element i of a weight array in any dtype, as f32. */
+/* Element i of a weight array in any dtype, as f32 (the low byte of dtype is the ABI code; a kernel may tag
+ * the rest for its own paths). */
 VK_INLINE float vk_load_w1(const void* w, int64_t i, int dtype) {
-  if (dtype == VK_BF16) return vk_bf16_bits_to_f32(((const uint16_t*)w)[i]);
+  if ((dtype & 0xff) == VK_BF16) return vk_bf16_bits_to_f32(((const uint16_t*)w)[i]);
   if (dtype == VK_F16) return vk_f16_bits_to_f32(((const uint16_t*)w)[i]);
   return ((const float*)w)[i];
 }
 
 /* VK_W elements of a weight array starting at i, as f32 (unaligned loads: weights may be mmapped). */
 VK_INLINE vkf vk_load_w(const void* w, int64_t i, int dtype) {
-  if (dtype == VK_BF16) return vkf_load_bf16((const uint16_t*)w + i);
+  if ((dtype & 0xff) == VK_BF16) return vkf_load_bf16((const uint16_t*)w + i);
   if (dtype == VK_F16) return vkf_load_f16((const uint16_t*)w + i);
   return vkf_load((const float*)w + i);
 }

@@ -54,10 +54,16 @@ int vk_cpu_features(void) {
   if (!ymm_ok) return 0;
   int features = (fma ? VK_CPU_FMA : 0) | (f16c ? VK_CPU_F16C : 0);
   if (__get_cpuid_max(0, NULL) >= 7) {
-    __cpuid_count(7, 0, a, b, c, d);
+    unsigned max_sub;
+    __cpuid_count(7, 0, max_sub, b, c, d);
     if ((b >> 5) & 1) features |= VK_CPU_AVX2;
     if (zmm_ok && ((b >> 16) & 1)) features |= VK_CPU_AVX512F;
     if (zmm_ok && ((b >> 30) & 1)) features |= VK_CPU_AVX512BW;
+    if (zmm_ok && ((c >> 11) & 1)) features |= VK_CPU_AVX512VNNI;
+    if (max_sub >= 1) {
+      __cpuid_count(7, 1, a, b, c, d);
+      if (zmm_ok && ((a >> 5) & 1)) features |= VK_CPU_AVX512BF16;
+    }
   }
   return features;
 }

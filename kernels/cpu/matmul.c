@@ -54,6 +54,14 @@ typedef struct {
 
 /* ---- 2..SKINNY_M rows (small decode batches) ---- */
 
+#ifdef VK_DPBF16
+/* bf16 weights through vdpbf16ps (a dtype code of this file only; vk_load_w and the tails read it as bf16).
+ * With f32 activations kept exact, three bf16 parts of x take three dot instructions per 32 weights against
+ * two FMAs: no faster where FMAs bind, so only for m <= SK_DP_MAX_M, where the weight stream binds. */
+#define VK_DP_BF16 (VK_BF16 | 0x100)
+#define SK_DP_MAX_M 4
+#endif
+
 /* Brings the cache line holding weight element i toward L1 (weights stream from memory once). */
 VK_INLINE void vk_prefetch_w(const void* w, int64_t i, const int dtype) {
   __builtin_prefetch((const char*)w + i * vk_dtype_size(dtype), 0, 3);
@@ -68,6 +76,25 @@ VK_INLINE void skinny_tile(vkf (*acc)[SK_MR], const float* xp, const int mr, con
   for (int c = 0; c < nr; c++)
     for (int r = 0; r < mr; r++) a[c][r] = acc[c][r];
   int kk = 0;
+#ifdef VK_DPBF16
+  if (dtype == VK_DP_BF16) { /* 32 weights a vector, times the three bf16 parts of x (pack_x_grouped) */
+    const uint16_t* xb = (const uint16_t*)xp;
+    for (; kk < len; kk += 2 * VK_W) {
+      __m512bh wv[SK_NR];
+      for (int c = 0; c < nr; c++) {
+        if (first) vk_prefetch_w(w, w0 + c * k + kk + SK_PREFETCH, dtype);
+        wv[c] = (__m512bh)_mm512_loadu_si512((const uint16_t*)w + w0 + c * k + kk);
+      }
+      const uint16_t* xa = xb + (int64_t)kk * mr * 3;
+      for (int r = 0; r < mr; r++) {
+        __m512bh hi = (__m512bh)_mm512_loadu_si512(xa + r * 96), mid = (__m512bh)_mm512_loadu_si512(xa + r * 96 + 32);
+        __m512bh lo = (__m512bh)_mm512_loadu_si512(xa + r * 96 + 64);
+        for (int c = 0; c < nr; c++)
+          a[c][r] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(_mm512_dpbf16_ps(a[c][r], lo, wv[c]), mid, wv[c]), hi, wv[c]);
+      }
+    }
+  }
+#endif
   if (nr == 1) { /* a single weight row (the last columns): a second set of chains takes the odd vectors */
     for (int r = 0; r < mr; r++) a[1][r] = vkf_zero();
     for (; kk + 2 * VK_W <= len; kk += 2 * VK_W) {
@@ -98,12 +125,63 @@ VK_INLINE void skinny_tile(vkf (*acc)[SK_MR], const float* xp, const int mr, con
     for (int r = 0; r < mr; r++) acc[c][r] = a[c][r];
 }
 
+/* Bytes pack_x_grouped stores per value of x. */
+VK_INLINE int skinny_x_bytes(const int dtype) {
+#ifdef VK_DPBF16
+  if (dtype == VK_DP_BF16) return 6;
+#endif
+  return 4;
+}
+
+/* The packed x of the group of mr rows at row g0, from k0 on. */
+VK_INLINE const float* skinny_xp(const float* xp, int g0, int mr, int64_t kv, int64_t k0, const int dtype) {
+  return (const float*)((const char*)xp + (g0 * kv + k0 * mr) * skinny_x_bytes(dtype));
+}
+
+/* The part of k the skinny path's vectors cover; the rest is a scalar tail. */
+VK_INLINE int64_t skinny_kv(int64_t k, const int dtype) {
+#ifdef VK_DPBF16
+  if (dtype == VK_DP_BF16) return k / (2 * VK_W) * (2 * VK_W);
+#endif
+  return k / VK_W * VK_W;
+}
+
+#ifdef VK_DPBF16
+/* bf16 bits of 32 floats (lo16 then hi16, as vdpbf16ps pairs them), rounded to nearest even, and their values. */
+static inline __m512i bf16_pairs(__m512 lo16, __m512 hi16, __m512* lo_back, __m512* hi_back) {
+  __m512i b = (__m512i)_mm512_cvtne2ps_pbh(hi16, lo16);
+  *lo_back = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(b)), 16));
+  *hi_back = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(b, 1)), 16));
+  return b;
+}
+#endif
+
 /* x[g0 + r, kk + lane] for kk < kv at xp[g0 * kv + kk * mr + r * VK_W + lane], per group of mr = SK_MR rows
  * (fewer in the last) starting at row g0: the mr vectors one weight vector meets lie next to each other, and a
- * group's stream is contiguous (rows of x k floats apart would share L1 sets when k is a multiple of 1024). */
-static void pack_x_grouped(float* xp, const float* x, int m, int64_t k, int64_t kv) {
+ * group's stream is contiguous (rows of x k floats apart would share L1 sets when k is a multiple of 1024).
+ * For vdpbf16ps (bf16 weights, VK_DPBF16), per 32 values of a row: x rounded to bf16 (hi), the rest rounded
+ * (mid), and the rest of that (lo), 6 bytes a value: hi + mid + lo is x to 2^-27 relative, so the products are
+ * f32 products (bf16 times bf16 is exact in f32), where bf16 x alone would be off by up to 2^-9. */
+static void pack_x_grouped(float* xp, const float* x, int m, int64_t k, int64_t kv, int dtype) {
   for (int g0 = 0; g0 < m; g0 += SK_MR) {
     const int mr = VK_MIN(SK_MR, m - g0);
+#ifdef VK_DPBF16
+    if (dtype == VK_DP_BF16) {
+      uint16_t* xb = (uint16_t*)xp + g0 * kv * 3;
+      for (int64_t kk = 0; kk < kv; kk += 2 * VK_W) {
+        for (int r = 0; r < mr; r++) {
+          const float* src = x + (g0 + r) * k + kk;
+          __m512 x0 = _mm512_loadu_ps(src), x1 = _mm512_loadu_ps(src + VK_W), b0, b1;
+          uint16_t* dst = xb + kk * mr * 3 + r * 96;
+          for (int part = 0; part < 3; part++) {
+            _mm512_storeu_si512(dst + 32 * part, bf16_pairs(x0, x1, &b0, &b1));
+            x0 = _mm512_sub_ps(x0, b0), x1 = _mm512_sub_ps(x1, b1);
+          }
+        }
+      }
+      continue;
+    }
+#endif
     for (int64_t kk = 0; kk < kv; kk += VK_W)
       for (int r = 0; r < mr; r++) vkf_store(xp + g0 * kv + kk * mr + r * VK_W, vkf_load(x + (g0 + r) * k + kk));
   }
@@ -118,7 +196,7 @@ typedef vkf sk_acc[SK_GROUPS][SK_NR][SK_MR];
 /* acc: memory the caller owns; as a local array gcc keeps every group's accumulators live and spills them. */
 VK_INLINE void skinny_cols(const mm_job* j, int c0, const int m, const int nr, const int dtype, sk_acc* accp) {
   enum { GROUPS = SK_GROUPS };
-  const int64_t k = j->k, n = j->n, kv = k / VK_W * VK_W;
+  const int64_t k = j->k, n = j->n, kv = skinny_kv(k, dtype);
   const int groups = (m + SK_MR - 1) / SK_MR;
   const int64_t kc = groups == 1 ? VK_MAX(kv, 1) : SK_KC;
   vkf(*acc)[SK_NR][SK_MR] = *accp;
@@ -130,7 +208,7 @@ VK_INLINE void skinny_cols(const mm_job* j, int c0, const int m, const int nr, c
     /* Spelled out, so each group's row count is a constant and its accumulators stay in registers. */
 #define GROUP(g)                                                                                              \
   if ((g) < groups)                                                                                           \
-    skinny_tile(acc[(g) < GROUPS ? (g) : 0], j->xp + (g) * SK_MR * kv + k0 * VK_MIN(SK_MR, m - (g) * SK_MR),       \
+    skinny_tile(acc[(g) < GROUPS ? (g) : 0], skinny_xp(j->xp, (g) * SK_MR, VK_MIN(SK_MR, m - (g) * SK_MR), kv, k0, dtype), \
                 VK_MIN(SK_MR, m - (g) * SK_MR), j->w, (int64_t)c0 * k + k0, k, len, nr, dtype, (g) == 0);
     GROUP(0) GROUP(1) GROUP(2) GROUP(3)
 #undef GROUP
@@ -166,6 +244,10 @@ VK_INLINE void skinny_m(const mm_job* j, int n0, int n1, const int dtype) {
 
 static void skinny_range(void* arg, int n0, int n1) {
   const mm_job* j = arg;
+#ifdef VK_DPBF16
+  if (j->wdtype == VK_DP_BF16) skinny_m(j, n0, n1, VK_DP_BF16);
+  else
+#endif
   if (j->wdtype == VK_BF16) skinny_m(j, n0, n1, VK_BF16);
   else if (j->wdtype == VK_F16) skinny_m(j, n0, n1, VK_F16);
   else skinny_m(j, n0, n1, VK_F32);
@@ -324,9 +406,12 @@ void vk_matmul(float* out, const float* x, const void* w, int wdtype, const floa
     return;
   }
   if (m <= SKINNY_M) {
-    const int64_t kv = (int64_t)k / VK_W * VK_W;
-    float* xp = vk_scratch(1, VK_MAX(kv, 1) * m * (int64_t)sizeof(float));
-    pack_x_grouped(xp, x, m, k, kv);
+#ifdef VK_DPBF16
+    if (wdtype == VK_BF16 && m <= SK_DP_MAX_M) j.wdtype = VK_DP_BF16;
+#endif
+    const int64_t kv = skinny_kv(k, j.wdtype);
+    float* xp = vk_scratch(1, VK_MAX(kv, 1) * m * 6);
+    pack_x_grouped(xp, x, m, k, kv, j.wdtype);
     j.xp = xp;
     vk_parallel_range(n, (int64_t)m * k + k, skinny_range, &j);
     return;

@@ -1,4 +1,5 @@
-/* One float vector type `vkf` of VK_W lanes per build variant: AVX-512, AVX2+FMA+F16C, SSE2 or scalar.
+/* One float vector type `vkf` of VK_W lanes per build variant: AVX-512 (with or without AVX512-BF16),
+ * AVX2+FMA+F16C, SSE2 or scalar.
  * Kernels are written once against these helpers; the build compiles them once per variant. */
 #ifndef VK_SIMD_H
 #define VK_SIMD_H
@@ -8,7 +9,12 @@
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 #include <immintrin.h>
+#if defined(__AVX512BF16__)
+#define VK_VARIANT_NAME "avx512bf16"
+#define VK_DPBF16 1 /* vdpbf16ps for bf16 weights (matmul.c) */
+#else
 #define VK_VARIANT_NAME "avx512"
+#endif
 #define VK_W 16
 typedef __m512 vkf;
 static inline vkf vkf_zero(void) { return _mm512_setzero_ps(); }

@@ -20,19 +20,22 @@ import {
   type CpuKernels,
   openCpuKernels,
   VK_CPU_AVX2,
+  VK_CPU_AVX512BF16,
   VK_CPU_AVX512BW,
   VK_CPU_AVX512F,
+  VK_CPU_AVX512VNNI,
   VK_CPU_F16C,
   VK_CPU_FMA,
 } from "./cpu/ffi";
 
-export const CPU_VARIANTS = ["portable", "avx2", "avx512"] as const;
+export const CPU_VARIANTS = ["portable", "avx2", "avx512", "avx512bf16"] as const;
 export type CpuVariant = (typeof CPU_VARIANTS)[number];
 
 const REQUIRED_FEATURES: Record<CpuVariant, number> = {
   portable: 0,
   avx2: VK_CPU_AVX2 | VK_CPU_FMA | VK_CPU_F16C,
   avx512: VK_CPU_AVX512F | VK_CPU_AVX512BW,
+  avx512bf16: VK_CPU_AVX512F | VK_CPU_AVX512BW | VK_CPU_AVX512BF16 | VK_CPU_AVX512VNNI,
 };
 
 const BUILD_DIR = join(import.meta.dir, "..", "..", "build", "native");
@@ -100,6 +103,7 @@ export function locateLibrary(name: string): string | null {
 
 function pickVariant(features: number, available: (v: CpuVariant) => boolean): CpuVariant {
   const ok = (v: CpuVariant) => (features & REQUIRED_FEATURES[v]) === REQUIRED_FEATURES[v] && available(v);
+  if (ok("avx512bf16")) return "avx512bf16";
   if (ok("avx512")) return "avx512";
   if (ok("avx2")) return "avx2";
   return "portable";
@@ -117,7 +121,7 @@ function checkForced(value: string, origin: string, features: number): CpuVarian
 
 /**
  * Loads the CPU kernel library: the variant forced by `opts.variant` or VLLM_CPU_VARIANT, else the
- * widest one this CPU runs (avx512, avx2, portable). Throws when a forced variant cannot run here
+ * widest one this CPU runs (avx512bf16, avx512, avx2, portable). Throws when a forced variant cannot run here
  * or was not built, and when no library is found at all.
  */
 export function loadCpuKernels(opts: { variant?: string } = {}): {

@@ -15,8 +15,10 @@ import {
   openCpuKernels,
   VK_BF16,
   VK_CPU_AVX2,
+  VK_CPU_AVX512BF16,
   VK_CPU_AVX512BW,
   VK_CPU_AVX512F,
+  VK_CPU_AVX512VNNI,
   VK_CPU_F16C,
   VK_CPU_FMA,
   VK_F16,
@@ -29,6 +31,7 @@ const REQUIRED: Record<string, number> = {
   portable: 0,
   avx2: VK_CPU_AVX2 | VK_CPU_FMA | VK_CPU_F16C,
   avx512: VK_CPU_AVX512F | VK_CPU_AVX512BW,
+  avx512bf16: VK_CPU_AVX512F | VK_CPU_AVX512BW | VK_CPU_AVX512BF16 | VK_CPU_AVX512VNNI,
 };
 const TOL = 1e-5;
 

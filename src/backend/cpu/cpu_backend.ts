@@ -10,7 +10,7 @@ import { callSample, SampleStaging } from "../sampling_abi";
 export interface CpuBackendOptions {
   /** Worker threads for the kernels (`--cpu-threads`); defaults to the number of CPUs. */
   numThreads?: number;
-  /** Forces a kernel variant (portable, avx2, avx512). */
+  /** Forces a kernel variant (portable, avx2, avx512, avx512bf16). */
   variant?: string;
 }
 
@@ -125,6 +125,22 @@ export class CpuBackend implements Backend {
   }
   scale(x: Tensor, nRows: number, nCols: number, s: number): void {
     this.k.scale(p(x), nRows, nCols, s);
+  }
+  moeRoute(topkIds: Tensor, topkWeights: Tensor, routerLogits: Tensor, nTokens: number, nExperts: number, topK: number, renormalize: boolean): void {
+    this.k.moeRoute(p(topkIds), p(topkWeights), p(routerLogits), nTokens, nExperts, topK, renormalize ? 1 : 0);
+    this.check("moe_route");
+  }
+  moeWorkspaceBytes(nTokens: number, hidden: number, inter: number, nExperts: number, topK: number): number {
+    return this.k.moeWorkspaceBytes(nTokens, hidden, inter, nExperts, topK);
+  }
+  /** Throws, naming it, on an expert id outside [0, nExperts) (nothing is written then). */
+  moeExperts(out: Tensor, workspace: Tensor, x: Tensor, wGateUp: Tensor, wDown: Tensor, topkIds: Tensor, topkWeights: Tensor, nTokens: number, hidden: number, inter: number, nExperts: number, topK: number): void {
+    if (wGateUp.dtype !== wDown.dtype) throw new Error("cpu backend: moe_experts: gate_up and down weights must share a dtype");
+    this.k.moeExperts(p(out), p(workspace), p(x), p(wGateUp), p(wDown), DTYPE_CODE[wGateUp.dtype], p(topkIds), p(topkWeights), nTokens, hidden, inter, nExperts, topK);
+    this.check("moe_experts");
+  }
+  moeSharedAdd(out: Tensor, shared: Tensor, gateLogits: Tensor, nTokens: number, hidden: number): void {
+    this.k.moeSharedAdd(p(out), p(shared), p(gateLogits), nTokens, hidden);
   }
   logSoftmax(out: Tensor, x: Tensor, nRows: number, nCols: number): void {
     this.k.logSoftmax(p(out), p(x), nRows, nCols);

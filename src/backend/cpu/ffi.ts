@@ -10,6 +10,8 @@ export const VK_CPU_FMA = 2;
 export const VK_CPU_AVX512F = 4;
 export const VK_CPU_AVX512BW = 8;
 export const VK_CPU_F16C = 16;
+export const VK_CPU_AVX512BF16 = 32;
+export const VK_CPU_AVX512VNNI = 64;
 
 const { i32 } = FFIType;
 
