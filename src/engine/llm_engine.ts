@@ -6,7 +6,7 @@
 import type { Tokenizer } from "../tokenizer/tokenizer";
 import type { EngineCore } from "./core";
 import { OutputProcessor, type RequestState } from "./output_processor";
-import type { CompletionOutput, EngineCoreOutputs, RequestOutput, SchedulerStats } from "./outputs";
+import type { CompletionOutput, EngineCoreOutputs, RequestOutput, SchedulerOutput, SchedulerStats } from "./outputs";
 import { type SamplingParams, SamplingParamsError } from "./sampling_params";
 import { emptyIterationStats, type IterationStats, type StatsListener } from "./stats";
 import { StructuredOutputError } from "../structured_output/errors";
@@ -43,6 +43,9 @@ export class LLMEngine {
   private readonly listeners: StatsListener[] = [];
   private lastSchedulerStats: SchedulerStats | null = null;
 
+  /** The step launched ahead of the front end's work (overlapOutputProcessing). */
+  private pending: SchedulerOutput | null = null;
+
   constructor(
     readonly engineCore: EngineCore,
     readonly tokenizer: Tokenizer,
@@ -50,6 +53,12 @@ export class LLMEngine {
     readonly limits: AdmissionLimits,
     /** Compiles structured-output grammars before admission; null on an engine without them. */
     readonly structuredOutputManager: StructuredOutputManager | null,
+    /**
+     * Launch step N+1 before the front end's work on step N's outputs (detokenization, stop strings), so that
+     * work overlaps the forward pass, as vLLM's separate front-end process does. Only for a backend that
+     * queues its work (cuda): on a synchronous one (cpu) it would hold step N's outputs back a whole forward.
+     */
+    private readonly overlapOutputProcessing = false,
   ) {
     this.outputProcessor = new OutputProcessor(tokenizer);
   }
@@ -118,7 +127,13 @@ export class LLMEngine {
   }
 
   step(): RequestOutput[] {
-    return this.processOutputs(this.engineCore.step());
+    if (!this.overlapOutputProcessing) return this.processOutputs(this.engineCore.step());
+    const scheduled = this.pending ?? this.engineCore.beginStep();
+    this.pending = null;
+    const core = this.engineCore.finishStep(scheduled);
+    // A request a stop string ends below was already scheduled again: that extra token is dropped (as in vLLM).
+    if (this.engineCore.hasUnfinishedRequests()) this.pending = this.engineCore.beginStep();
+    return this.processOutputs(core);
   }
 
   /** Runs prompts to completion as one batch (offline use: `vllm generate`, `vllm bench`). */

@@ -78,6 +78,6 @@ export function createEngine(args: EngineArgs, log: (line: string) => void = () 
   const engine = new LLMEngine(core, tokenizer, eos, {
     maxModelLen: config.maxModelLen, maxNumBatchedTokens: cap.maxNumTokens, enableChunkedPrefill: s.enableChunkedPrefill, kvCacheTokens: kv.numBlocks * c.blockSize,
     vocabSize: modelConfig.vocabSize,
-  }, structuredOutput);
+  }, structuredOutput, args.overlapOutputProcessing ?? backend.name === "cuda");
   return { engine, config, modelDir, modelConfig, generationConfig, tokenizer, backend, maxModelLen: config.maxModelLen, numBlocks: kv.numBlocks };
 }

@@ -26,6 +26,9 @@ interface Case {
 const FIXTURE = join(REPO_ROOT, "test", "fixtures", "hf_models.json");
 const fixture: { models: { name: TinyModelName; dir: string; digest: string; cases: Case[] }[] } | null = existsSync(FIXTURE) ? JSON.parse(readFileSync(FIXTURE, "utf8")) : null;
 const LOGPROB_TOL = 2 ** -6; // of the model's logprob scale
+// The tiny Phi-3 runs longrope from an original context of 4 up to 4096: its attention factor
+// sqrt(1 + ln(1024) / ln(4)) ~ 2.45 multiplies q and k, so every q.k (and its bf16 rounding) grows ~6x.
+const TOL_SCALE: Partial<Record<TinyModelName, number>> = { phi3: 2 };
 const MARGIN = 2 ** -7; // of the scale: greedy steps with a closer HF top-2 may flip under bf16
 const BATCH_MARGIN = 0.1; // batching changes GEMM tiling only: flips need a much closer tie
 const LIMITS = { maxLogprobs: 20, maxN: 1, maxStopStrings: 0, vocabSize: 0 };
@@ -72,9 +75,9 @@ describe.skipIf(!available || fixture === null)("CUDA backend: HF transformers p
         }
       });
       console.log(`cuda-parity ${m.name}: ${compared} greedy steps compared, worst logprob error ${worst.toFixed(3)} ` +
-        `(scale ${scale.toFixed(0)}, allowed ${(LOGPROB_TOL * scale).toFixed(2)})`);
+        `(scale ${scale.toFixed(0)}, allowed ${(LOGPROB_TOL * (TOL_SCALE[m.name] ?? 1) * scale).toFixed(2)})`);
       expect(compared).toBeGreaterThanOrEqual(24);
-      expect(worst).toBeLessThanOrEqual(LOGPROB_TOL * scale);
+      expect(worst).toBeLessThanOrEqual(LOGPROB_TOL * (TOL_SCALE[m.name] ?? 1) * scale);
     }, 120_000);
   }
 });
