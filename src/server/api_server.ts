@@ -8,10 +8,12 @@ import { Elysia } from "elysia";
 import { VERSION } from "../version";
 import { chatRouter } from "./chat_completion/router";
 import { completionRouter } from "./completion/router";
-import { AuthenticationError, BadRequestError, errorResponse, NotFoundError, ServiceUnavailableError, toOpenAIError } from "./errors";
+import { AuthenticationError, BadRequestError, errorResponse, NotFoundError, type OpenAIError, ServiceUnavailableError, toOpenAIError } from "./errors";
 import { healthRouter } from "./health/router";
 import { bindConnection, DEFAULT_TIMEOUT_KEEP_ALIVE_S, defaultConcurrencyLimit, isHeld, PROBE_PATHS } from "./connection_limits";
 import { isValidRequestId, REQUEST_ID_HEADER, REQUEST_ID_RULE } from "./http_context";
+import { anthropicError, anthropicErrorResponse, isAnthropicPath } from "./messages/errors";
+import { messagesRouter } from "./messages/router";
 import { modelsRouter } from "./models/router";
 import { openApiPaths } from "./openapi";
 import { responsesRouter } from "./responses/router";
@@ -32,13 +34,14 @@ export function buildApp(state: ServerState) {
       const requestId = fromClient && isValidRequestId(fromClient) ? fromClient : randomRequestId();
       set.headers[REQUEST_ID_HEADER] = requestId;
       const headers = { [REQUEST_ID_HEADER]: requestId };
-      if (fromClient && requestId !== fromClient)
-        return errorResponse(new BadRequestError(`the X-Request-Id header must be ${REQUEST_ID_RULE}`, "X-Request-Id"), headers);
       const path = canonicalPath(request.url);
-      if (path === null) return errorResponse(new BadRequestError("the request URL was not canonicalized"), headers);
-      if (state.auth && !state.auth.allows(path, request.headers.get("authorization")))
-        return errorResponse(new AuthenticationError(), headers);
-      if (state.draining) return errorResponse(new ServiceUnavailableError("the server is shutting down"), headers);
+      const anthropic = path !== null && isAnthropicPath(path);
+      const fail = (e: OpenAIError) => (anthropic ? anthropicErrorResponse(e, headers) : errorResponse(e, headers));
+      if (fromClient && requestId !== fromClient)
+        return fail(new BadRequestError(`the X-Request-Id header must be ${REQUEST_ID_RULE}`, "X-Request-Id"));
+      if (path === null) return fail(new BadRequestError("the request URL was not canonicalized"));
+      if (state.auth && !state.auth.allows(path, authorization(request, anthropic))) return fail(new AuthenticationError());
+      if (state.draining) return fail(new ServiceUnavailableError("the server is shutting down"));
     })
     .onError(({ code, error, request, set }) => {
       const e = code === "NOT_FOUND" ? new NotFoundError(`no route for ${request.method} ${pathOf(request.url)}`)
@@ -47,7 +50,7 @@ export function buildApp(state: ServerState) {
       if (e.status >= 500) state.log.error(`${request.method} ${pathOf(request.url)} failed: ${(error as Error)?.stack ?? error}`, String(set.headers[REQUEST_ID_HEADER]));
       set.status = e.status;
       set.headers["content-type"] = "application/json";
-      return JSON.stringify(e);
+      return JSON.stringify(isAnthropicPath(pathOf(request.url)) ? anthropicError(e).body : e);
     })
     .use(swagger({
       path: "/docs",
@@ -62,7 +65,8 @@ export function buildApp(state: ServerState) {
     .use(tokenizeRouter(state))
     .use(completionRouter(state))
     .use(chatRouter(state))
-    .use(responsesRouter(state));
+    .use(responsesRouter(state))
+    .use(messagesRouter(state));
 }
 
 export type App = ReturnType<typeof buildApp>;
@@ -167,6 +171,13 @@ async function drainAndStop(state: ServerState, server: Server<undefined>, timeo
   await server.stop(true);
   state.tokenizers.close();
   state.log.info("server stopped");
+}
+
+// Anthropic's clients send the key as x-api-key; its routes accept that as well as Authorization.
+function authorization(request: Request, anthropic: boolean): string | null {
+  const header = request.headers.get("authorization");
+  const key = anthropic ? request.headers.get("x-api-key") : null;
+  return header ?? (key ? `Bearer ${key}` : null);
 }
 
 function pathOf(url: string): string {

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { chatCompletionRequestSchema } from "./chat_completion/protocol";
 import { completionRequestSchema } from "./completion/protocol";
+import { countTokensRequestSchema, messagesRequestSchema } from "./messages/protocol";
 import { responsesRequestSchema } from "./responses/protocol";
 import { detokenizeSchema, tokenizeChatSchema, tokenizeCompletionSchema } from "./tokenize/protocol";
 
@@ -41,6 +42,8 @@ export function openApiPaths(): Record<string, unknown> {
     "/v1/chat/completions": post("openai", "Chat completion (OpenAI-compatible)", jsonSchema(chatCompletionRequestSchema)),
     "/v1/completions": post("openai", "Text completion (OpenAI-compatible)", jsonSchema(completionRequestSchema)),
     "/v1/responses": post("openai", "Create a model response (OpenAI Responses API)", jsonSchema(responsesRequestSchema)),
+    "/v1/messages": post("anthropic", "Create a message (Anthropic Messages API; errors in Anthropic's shape)", jsonSchema(messagesRequestSchema)),
+    "/v1/messages/count_tokens": post("anthropic", "Count a message request's input tokens", jsonSchema(countTokensRequestSchema)),
     "/tokenize": post("tokenizer", "Tokenize a prompt, or messages through the chat template", { oneOf: [jsonSchema(tokenizeCompletionSchema), jsonSchema(tokenizeChatSchema)] }),
     "/detokenize": post("tokenizer", "Turn token ids back into text", jsonSchema(detokenizeSchema)),
   };
