@@ -112,6 +112,30 @@ void vk_soft_cap(float* x, int n_rows, int n_cols, float cap);
 /* x[r, c] *= s in place (the embedding scale). */
 void vk_scale(vk_act* x, int n_rows, int n_cols, float s);
 
+/* ---- mixture of experts ---- */
+
+/* Per token: p = softmax(router_logits[t, :]) in f32 (router_logits: [n_tokens, n_experts]), then its top_k
+ * experts, largest p first (ties: lower id first), into topk_ids / topk_weights ([n_tokens, top_k]); with
+ * renormalize != 0 the kept weights are divided by their sum (Mixtral always, Qwen's norm_topk_prob). */
+void vk_moe_route(int32_t* topk_ids, float* topk_weights, const vk_act* router_logits, int n_tokens, int n_experts,
+                  int top_k, int renormalize);
+
+/* Bytes of the workspace vk_moe_experts needs for up to n_tokens tokens (allocated once, for the largest step). */
+int64_t vk_moe_workspace_bytes(int n_tokens, int hidden, int inter, int n_experts, int top_k);
+
+/* The routed experts of a mixture-of-experts block:
+ *   out[t] = sum over s of topk_weights[t, s] * down_e(silu(gate_e x[t]) * up_e x[t]),  e = topk_ids[t, s],
+ * summed in ascending expert order. x, out: [n_tokens, hidden] (out must not alias x). w_gate_up: [n_experts,
+ * 2 * inter, hidden], each expert's gate rows then its up rows; w_down: [n_experts, hidden, inter]; both in wdtype.
+ * Tokens are grouped by expert and only the experts some token chose are read. An expert id outside
+ * [0, n_experts) is a failure (see the conventions; the CPU library writes nothing). top_k <= 64. */
+void vk_moe_experts(vk_act* out, void* workspace, const vk_act* x, const void* w_gate_up, const void* w_down, int wdtype,
+                    const int32_t* topk_ids, const float* topk_weights, int n_tokens, int hidden, int inter,
+                    int n_experts, int top_k);
+
+/* out[t, :] += sigmoid(gate_logits[t]) * shared[t, :] (Qwen2-MoE's gated shared expert); gate_logits: [n_tokens]. */
+void vk_moe_shared_add(vk_act* out, const vk_act* shared, const vk_act* gate_logits, int n_tokens, int hidden);
+
 /* out[r, :] = log_softmax(x[r, :]) computed in f32 (out may alias x). */
 void vk_log_softmax(float* out, const float* x, int n_rows, int n_cols);
 

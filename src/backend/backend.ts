@@ -68,6 +68,22 @@ export interface Backend {
   scale?(x: Tensor, nRows: number, nCols: number, s: number): void;
 
   /**
+   * (optional) Mixture-of-experts routing (vk_moe_route): softmax over routerLogits [nTokens, nExperts] in f32,
+   * the topK experts per token into topkIds (i32) and topkWeights (f32), renormalised to sum 1 when asked.
+   */
+  moeRoute?(topkIds: Tensor, topkWeights: Tensor, routerLogits: Tensor, nTokens: number, nExperts: number, topK: number, renormalize: boolean): void;
+  /** (optional) Bytes of the workspace moeExperts needs for up to nTokens tokens. */
+  moeWorkspaceBytes?(nTokens: number, hidden: number, inter: number, nExperts: number, topK: number): number;
+  /**
+   * (optional) The routed experts (vk_moe_experts): out = sum of topkWeights * expert MLP(x) over each token's
+   * experts, grouped by expert; wGateUp [nExperts * 2 * inter, hidden] (gate then up rows per expert), wDown
+   * [nExperts * hidden, inter]. Throws on an expert id outside [0, nExperts).
+   */
+  moeExperts?(out: Tensor, workspace: Tensor, x: Tensor, wGateUp: Tensor, wDown: Tensor, topkIds: Tensor, topkWeights: Tensor, nTokens: number, hidden: number, inter: number, nExperts: number, topK: number): void;
+  /** (optional) out += sigmoid(gateLogits[t]) * shared[t] per token (Qwen2-MoE's gated shared expert). */
+  moeSharedAdd?(out: Tensor, shared: Tensor, gateLogits: Tensor, nTokens: number, hidden: number): void;
+
+  /**
    * (optional) Samples in the kernel library (vk_sample in the kernel ABI): one token per entry of `batch` from
    * the f32 logits [*, vocab], plus logprobs where asked; on a GPU only the results cross to the host. Backends
    * without it leave sampling to src/sample/sampler.ts.

@@ -5,7 +5,7 @@
 import { CString, FFIType, type Library, type Pointer } from "bun:ffi";
 import { type DType, numel, type Tensor } from "./backend";
 
-const { ptr, i32, i64, f32, cstring, void: v } = FFIType;
+const { ptr, i32, i64, i64_fast, f32, cstring, void: v } = FFIType;
 
 export const CORE_SYMBOLS = {
   vk_variant: { args: [], returns: cstring },
@@ -25,6 +25,10 @@ export const CORE_SYMBOLS = {
   vk_gelu_tanh_mul: { args: [ptr, ptr, i32, i32], returns: v },
   vk_soft_cap: { args: [ptr, i32, i32, f32], returns: v },
   vk_scale: { args: [ptr, i32, i32, f32], returns: v },
+  vk_moe_route: { args: [ptr, ptr, ptr, i32, i32, i32, i32], returns: v },
+  vk_moe_workspace_bytes: { args: [i32, i32, i32, i32, i32], returns: i64_fast },
+  vk_moe_experts: { args: [ptr, ptr, ptr, ptr, ptr, i32, ptr, ptr, i32, i32, i32, i32, i32], returns: v },
+  vk_moe_shared_add: { args: [ptr, ptr, ptr, i32, i32], returns: v },
   vk_log_softmax: { args: [ptr, ptr, i32, i32], returns: v },
   vk_topk: { args: [ptr, ptr, ptr, i32, i32, i32], returns: v },
   vk_sample: {
@@ -78,6 +82,15 @@ export interface CoreKernels {
   geluTanhMul(out: Pointer, gateUp: Pointer, nTokens: number, inter: number): void;
   softCap(x: Pointer, nRows: number, nCols: number, cap: number): void;
   scale(x: Pointer, nRows: number, nCols: number, s: number): void;
+  /** Softmax over router logits, top-k experts, optionally renormalised (vk_moe_route). */
+  moeRoute(topkIds: Pointer, topkWeights: Pointer, routerLogits: Pointer, nTokens: number, nExperts: number, topK: number,
+    renormalize: number): void;
+  moeWorkspaceBytes(nTokens: number, hidden: number, inter: number, nExperts: number, topK: number): number;
+  /** The routed experts, grouped by expert (vk_moe_experts); fails on an expert id outside [0, nExperts). */
+  moeExperts(out: Pointer, workspace: Pointer, x: Pointer, wGateUp: Pointer, wDown: Pointer, wdtype: number,
+    topkIds: Pointer, topkWeights: Pointer, nTokens: number, hidden: number, inter: number, nExperts: number,
+    topK: number): void;
+  moeSharedAdd(out: Pointer, shared: Pointer, gateLogits: Pointer, nTokens: number, hidden: number): void;
   logSoftmax(out: Pointer, x: Pointer, nRows: number, nCols: number): void;
   topk(outIds: Pointer, outVals: Pointer, x: Pointer, nRows: number, nCols: number, k: number): void;
   /** Samples (or scores forced tokens of) logits rows; arguments from sampling_abi.ts. Fails on an id outside its table. */
@@ -110,6 +123,10 @@ export function coreKernels(s: Library<typeof CORE_SYMBOLS>["symbols"]): CoreKer
     geluTanhMul: s.vk_gelu_tanh_mul,
     softCap: s.vk_soft_cap,
     scale: s.vk_scale,
+    moeRoute: s.vk_moe_route,
+    moeWorkspaceBytes: (...a) => Number(s.vk_moe_workspace_bytes(...a)),
+    moeExperts: s.vk_moe_experts,
+    moeSharedAdd: s.vk_moe_shared_add,
     logSoftmax: s.vk_log_softmax,
     topk: s.vk_topk,
     sample: s.vk_sample,

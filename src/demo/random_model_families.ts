@@ -1,15 +1,17 @@
 /**
  * Random-weight Gemma 2, Gemma 3 (text) and Phi-3 checkpoints for random_model.ts, with config.json
  * as transformers 5.x writes it (rope_parameters, layer_types, dtype) and the hub's tensor names
- * (Gemma's four norms per layer, Phi-3's fused qkv_proj and gate_up_proj).
+ * (Gemma's four norms per layer, Phi-3's fused qkv_proj and gate_up_proj); the mixture-of-experts families
+ * come from random_moe_model.ts.
  */
 import { addSuccessorRows, gaussian, headDimOf, type RandomModelSpec, type RandomTensor } from "./random_model";
+import { MOE_ARCHITECTURES, moeConfig, moeTensors, type MoeArchitecture, type MoeSpec } from "./random_moe_model";
 
-export const FAMILY_ARCHITECTURES = ["Gemma2ForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM"] as const;
+export const FAMILY_ARCHITECTURES = ["Gemma2ForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM", ...MOE_ARCHITECTURES] as const;
 export type FamilyArchitecture = (typeof FAMILY_ARCHITECTURES)[number];
 
 /** Spec fields only these families read. */
-export interface FamilySpec {
+export interface FamilySpec extends MoeSpec {
   slidingWindow?: number | null;
   /** Gemma 3: every n-th layer is full attention (Gemma 2 alternates). */
   slidingWindowPattern?: number;
@@ -31,9 +33,17 @@ const TRANSFORMERS_VERSION = "5.18.0";
 const GEMMA = { embedStd: 1.0, projGain: 1.0, normStd: 0.2, postNormGain: 16, finalNormGain: 4, cappedFinalNormGain: 0.8 };
 const PHI3 = { embedStd: 1.0, projGain: 1.0, normStd: 0.2, outGain: 0.7, finalNormGain: 2, headNoiseStd: 0.3 };
 
-type Spec = RandomModelSpec & { architecture: FamilyArchitecture };
+type Spec = RandomModelSpec & { architecture: Exclude<FamilyArchitecture, MoeArchitecture> };
 
-export function familyConfig(spec: Spec): Record<string, unknown> {
+const isMoe = (spec: RandomModelSpec): spec is RandomModelSpec & { architecture: MoeArchitecture } =>
+  (MOE_ARCHITECTURES as readonly string[]).includes(spec.architecture);
+
+export function familyConfig(spec: RandomModelSpec & { architecture: FamilyArchitecture }): Record<string, unknown> {
+  if (isMoe(spec)) return moeConfig(spec);
+  return gemmaOrPhi3Config(spec as Spec);
+}
+
+function gemmaOrPhi3Config(spec: Spec): Record<string, unknown> {
   const common: Record<string, unknown> = {
     architectures: [spec.architecture],
     attention_dropout: 0.0,
@@ -99,8 +109,10 @@ function phi3Fields(spec: Spec): Record<string, unknown> {
   };
 }
 
-export function familyTensors(spec: Spec, usedVocab: number): RandomTensor[] {
-  return spec.architecture === "Phi3ForCausalLM" ? phi3Tensors(spec, usedVocab) : gemmaTensors(spec, usedVocab);
+export function familyTensors(spec: RandomModelSpec & { architecture: FamilyArchitecture }, usedVocab: number): RandomTensor[] {
+  if (isMoe(spec)) return moeTensors(spec, usedVocab);
+  const s = spec as Spec;
+  return s.architecture === "Phi3ForCausalLM" ? phi3Tensors(s, usedVocab) : gemmaTensors(s, usedVocab);
 }
 
 type Gen = (name: string, shape: number[], std: number, mean?: number) => Float32Array;

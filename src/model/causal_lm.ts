@@ -8,6 +8,7 @@ import type { ModelConfig } from "../model_loader/model_config";
 import type { ForwardBatch, KVCache } from "./forward_batch";
 import { Gemma2ForCausalLM } from "./gemma2";
 import { LlamaForCausalLM } from "./llama";
+import { MoeForCausalLM } from "./moe";
 import { Phi3ForCausalLM } from "./phi3";
 
 export interface CausalLM {
@@ -33,6 +34,10 @@ export function createCausalLM(config: ModelConfig, backend: Backend, ckpt: Chec
       return new Gemma2ForCausalLM(...args);
     case "Phi3ForCausalLM":
       return new Phi3ForCausalLM(...args);
+    case "MixtralForCausalLM":
+    case "Qwen2MoeForCausalLM":
+    case "Qwen3MoeForCausalLM":
+      return new MoeForCausalLM(...args);
     default:
       return new LlamaForCausalLM(...args);
   }

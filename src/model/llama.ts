@@ -1,6 +1,7 @@
 /**
  * The decoder-only transformer shared by Llama 2/3.x, Mistral, Qwen2/2.5, Qwen3 and Phi-3: pre-norm attention
- * (GQA, RoPE, optional q/k/v bias, optional per-head q/k RMSNorm) and a SiLU-gated MLP. Differences between
+ * (GQA, RoPE, optional q/k/v bias, optional per-head q/k RMSNorm) and a feed-forward block: the SiLU-gated MLP,
+ * or the mixture-of-experts block of Mixtral and Qwen-MoE (moe.ts passes its own). Differences between
  * the families are flags on ModelConfig, as in vLLM where the Qwen and Mistral models reuse Llama's layers.
  */
 import type { AttentionLayerOptions, Backend, Tensor } from "../backend/backend";
@@ -9,8 +10,11 @@ import type { ModelConfig } from "../model_loader/model_config";
 import type { ForwardBatch, KVCache } from "./forward_batch";
 import { computeInvFreq } from "./rotary_embedding";
 import { attentionLayers } from "./attention_layers";
-import { tensorToF32 } from "../model_loader/convert";
+import { allocMlpScratch, denseFeedForward, type FeedForward, type FeedForwardFactory } from "./feed_forward";
+import { checkShape, hostF32 } from "./weights";
 import type { TensorInfo } from "../model_loader/safetensors";
+
+export { checkShape };
 
 /** q, k and v are either one fused projection (backends with qkvRopeAndCache) or three. */
 type QkvWeights =
@@ -23,14 +27,19 @@ interface LayerWeights {
   oProj: Tensor; oBias: Tensor | null;
   qNorm: Tensor | null; kNorm: Tensor | null;
   postAttentionLayernorm: Tensor;
-  gateUpProj: Tensor; downProj: Tensor;
-  gateUpBias: Tensor | null; downBias: Tensor | null;
+  mlp: FeedForward;
 }
 
 /** Activation buffers sized once for the largest step (qkv with a fused projection, else k and v). */
 interface Workspace {
   hidden: Tensor; residual: Tensor; q: Tensor; k: Tensor | null; v: Tensor | null; qkv: Tensor | null; attnOut: Tensor; proj: Tensor;
-  gateUp: Tensor; act: Tensor; lastHidden: Tensor; logits: Tensor;
+  lastHidden: Tensor; logits: Tensor;
+}
+
+/** feedForward: each layer's block (default: the SiLU-gated MLP); mixture-of-experts models pass theirs. */
+export interface LlamaOptions {
+  maxModelLen?: number;
+  feedForward?: FeedForwardFactory;
 }
 
 export class LlamaForCausalLM {
@@ -51,7 +60,7 @@ export class LlamaForCausalLM {
     ckpt: Checkpoint,
     readonly maxNumTokens: number,
     readonly maxNumLogits: number,
-    opts: { maxModelLen?: number } = {},
+    opts: LlamaOptions = {},
   ) {
     const c = config;
     this.fusedQkv = backend.qkvRopeAndCache !== undefined;
@@ -62,27 +71,20 @@ export class LlamaForCausalLM {
     this.lmHead = c.tieWordEmbeddings
       ? this.embedTokens
       : backend.weight(checkShape(ckpt, "lm_head.weight", [c.vocabSize, c.hiddenSize]));
-    this.layers = Array.from({ length: c.numHiddenLayers }, (_, i) => this.loadLayer(ckpt, i));
+    const ff = opts.feedForward ?? denseFeedForward(backend, c.hiddenSize, c.intermediateSize, c.mlpBias);
+    const scratch = allocMlpScratch(backend, maxNumTokens, ff.denseWidth);
+    this.layers = Array.from({ length: c.numHiddenLayers }, (_, i) => this.loadLayer(ckpt, i, ff.create(ckpt, i, scratch)));
     this.invFreq = backend.empty([c.headDim / 2], "f32");
     backend.write(this.invFreq, computeInvFreq(c, opts));
     this.attnLayers = attentionLayers(c, opts.maxModelLen);
     this.ws = this.allocWorkspace();
   }
 
-  private loadLayer(ckpt: Checkpoint, i: number): LayerWeights {
+  private loadLayer(ckpt: Checkpoint, i: number, mlp: FeedForward): LayerWeights {
     const c = this.config, b = this.backend, pre = `model.layers.${i}.`;
     const w = (name: string, shape: number[]) => b.weight(checkShape(ckpt, pre + name, shape));
     const opt = (on: boolean, name: string, shape: number[]) => (on ? w(name, shape) : null);
     const bias = (on: boolean, name: string, shape: number[]) => (on ? this.f32([checkShape(ckpt, pre + name, shape)]) : null);
-    const gate = checkShape(ckpt, pre + "mlp.gate_proj.weight", [c.intermediateSize, c.hiddenSize]);
-    const up = checkShape(ckpt, pre + "mlp.up_proj.weight", [c.intermediateSize, c.hiddenSize]);
-    let gateUpBias: Tensor | null = null;
-    if (c.mlpBias) {
-      gateUpBias = this.f32([
-        checkShape(ckpt, pre + "mlp.gate_proj.bias", [c.intermediateSize]),
-        checkShape(ckpt, pre + "mlp.up_proj.bias", [c.intermediateSize]),
-      ]);
-    }
     const proj = (x: "q" | "k" | "v") => checkShape(ckpt, `${pre}self_attn.${x}_proj.weight`, [x === "q" ? this.qSize : this.kvSize, c.hiddenSize]);
     const projBias = (x: "q" | "k" | "v") => checkShape(ckpt, `${pre}self_attn.${x}_proj.bias`, [x === "q" ? this.qSize : this.kvSize]);
     // One q|k|v projection where the backend has the fused op after it: one GEMM where three would be launched.
@@ -101,22 +103,12 @@ export class LlamaForCausalLM {
       qNorm: opt(c.qkNorm, "self_attn.q_norm.weight", [c.headDim]),
       kNorm: opt(c.qkNorm, "self_attn.k_norm.weight", [c.headDim]),
       postAttentionLayernorm: w("post_attention_layernorm.weight", [c.hiddenSize]),
-      gateUpProj: b.concatRows([gate, up]),
-      downProj: w("mlp.down_proj.weight", [c.hiddenSize, c.intermediateSize]),
-      gateUpBias,
-      downBias: bias(c.mlpBias, "mlp.down_proj.bias", [c.hiddenSize]),
+      mlp,
     };
   }
 
-  /** Biases are added in f32 by the kernels: convert (and concatenate) them on the host once. */
   private f32(parts: TensorInfo[]): Tensor {
-    const data = parts.map(tensorToF32);
-    const out = new Float32Array(data.reduce((a, d) => a + d.length, 0));
-    let off = 0;
-    for (const d of data) { out.set(d, off); off += d.length; }
-    const t = this.backend.empty([out.length], "f32");
-    this.backend.write(t, out);
-    return t;
+    return hostF32(this.backend, parts);
   }
 
   private allocWorkspace(): Workspace {
@@ -130,8 +122,6 @@ export class LlamaForCausalLM {
       qkv: this.fusedQkv ? b.empty([n, this.qSize + 2 * this.kvSize], dt) : null,
       attnOut: b.empty([n, this.qSize], dt),
       proj: b.empty([n, c.hiddenSize], dt),
-      gateUp: b.empty([n, 2 * c.intermediateSize], dt),
-      act: b.empty([n, c.intermediateSize], dt),
       lastHidden: b.empty([this.maxNumLogits, c.hiddenSize], dt),
       logits: b.empty([this.maxNumLogits, c.vocabSize], "f32"),
     };
@@ -148,7 +138,7 @@ export class LlamaForCausalLM {
       else b.addRmsNorm(ws.hidden, ws.residual, ws.proj, L.inputLayernorm, n, H, c.rmsNormEps);
       this.attention(L, batch, kvCaches[i], this.attnLayers[i]);
       b.addRmsNorm(ws.hidden, ws.residual, ws.proj, L.postAttentionLayernorm, n, H, c.rmsNormEps);
-      this.mlp(L, n);
+      L.mlp.forward(ws.hidden, ws.proj, n);
     }
     b.addRmsNorm(ws.hidden, ws.residual, ws.proj, this.norm, n, H, c.rmsNormEps);
     // Only the rows that are sampled go through lm_head.
@@ -182,18 +172,4 @@ export class LlamaForCausalLM {
     b.pagedAttention(ws.attnOut, ws.q, kv.k, kv.v, batch.attn, nh, nkv, hd, kv.blockSize, 1 / Math.sqrt(hd), layer);
     b.matmul(ws.proj, ws.attnOut, L.oProj, L.oBias, n, H, this.qSize);
   }
-
-  private mlp(L: LayerWeights, n: number): void {
-    const c = this.config, b = this.backend, ws = this.ws, I = c.intermediateSize;
-    b.matmul(ws.gateUp, ws.hidden, L.gateUpProj, L.gateUpBias, n, 2 * I, c.hiddenSize);
-    b.siluMul(ws.act, ws.gateUp, n, I);
-    b.matmul(ws.proj, ws.act, L.downProj, L.downBias, n, c.hiddenSize, I);
-  }
-}
-
-export function checkShape(ckpt: Checkpoint, name: string, shape: number[]): TensorInfo {
-  const info = ckpt.get(name);
-  if (info.shape.join(",") !== shape.join(","))
-    throw new Error(`${info.file}: tensor ${name} has shape [${info.shape}], config.json implies [${shape}]`);
-  return info;
 }

@@ -10,6 +10,7 @@ import {
   type GemmaConfig,
   type LayerType,
   type ModelConfig,
+  type MoeConfig,
   type WeightDtype,
 } from "./model_config";
 
@@ -29,9 +30,14 @@ const ARCH_DEFAULTS: Record<Architecture, ArchDefaults> = {
   Phi3ForCausalLM: { modelType: "phi3", maxPositionEmbeddings: 4096, headDim: null, rmsNormEps: 1e-5, tieWordEmbeddings: false },
   Gemma2ForCausalLM: { modelType: "gemma2", maxPositionEmbeddings: 8192, headDim: 256, rmsNormEps: 1e-6, tieWordEmbeddings: true },
   Gemma3ForCausalLM: { modelType: "gemma3_text", maxPositionEmbeddings: 131072, headDim: 256, rmsNormEps: 1e-6, tieWordEmbeddings: true },
+  MixtralForCausalLM: { modelType: "mixtral", maxPositionEmbeddings: 4096 * 32, headDim: null, rmsNormEps: 1e-5, tieWordEmbeddings: false },
+  Qwen2MoeForCausalLM: { modelType: "qwen2_moe", maxPositionEmbeddings: 32768, headDim: null, rmsNormEps: 1e-6, tieWordEmbeddings: false },
+  Qwen3MoeForCausalLM: { modelType: "qwen3_moe", maxPositionEmbeddings: 32768, headDim: null, rmsNormEps: 1e-6, tieWordEmbeddings: false },
 };
 
 const isGemma = (arch: Architecture) => arch === "Gemma2ForCausalLM" || arch === "Gemma3ForCausalLM";
+
+const isMoe = (arch: Architecture) => arch === "MixtralForCausalLM" || arch === "Qwen2MoeForCausalLM" || arch === "Qwen3MoeForCausalLM";
 
 const DEFAULT_SLIDING_WINDOW = 4096;
 const DEFAULT_MAX_WINDOW_LAYERS = 28;
@@ -82,9 +88,10 @@ export function parseModelConfig(json: unknown, source: string): ModelConfig {
     maxPositionEmbeddings,
     tieWordEmbeddings: f.bool("tie_word_embeddings") ?? defaults.tieWordEmbeddings,
     ...bias,
-    qkNorm: architecture === "Qwen3ForCausalLM" || architecture === "Gemma3ForCausalLM",
+    qkNorm: architecture === "Qwen3ForCausalLM" || architecture === "Gemma3ForCausalLM" || architecture === "Qwen3MoeForCausalLM",
     ...readAttentionLayers(f, architecture, numHiddenLayers),
     ...(isGemma(architecture) ? { gemma: readGemma(f, architecture, localRope) } : {}),
+    ...(isMoe(architecture) ? { moe: readMoe(f, architecture, numHiddenLayers) } : {}),
     torchDtype: readDtype(f),
     bosTokenId: f.tokenId("bos_token_id", vocabSize),
     eosTokenIds: f.tokenIds("eos_token_id", vocabSize),
@@ -124,6 +131,31 @@ function readActivation(f: ConfigFields, arch: Architecture): void {
   if (act !== "silu") f.fail("hidden_act", `"silu" (the only activation ${arch} uses)`, act);
 }
 
+// Mixtral routes every layer and always renormalises; Qwen picks sparse layers by decoder_sparse_step and
+// mlp_only_layers (as its decoder layer does) and renormalises only with norm_topk_prob.
+function readMoe(f: ConfigFields, arch: Architecture, numLayers: number): MoeConfig {
+  const mixtral = arch === "MixtralForCausalLM";
+  const numExperts = f.positiveInt(mixtral ? "num_local_experts" : "num_experts", mixtral ? 8 : arch === "Qwen2MoeForCausalLM" ? 60 : 128);
+  const topK = f.positiveInt("num_experts_per_tok", mixtral ? 2 : arch === "Qwen2MoeForCausalLM" ? 4 : 8);
+  if (topK > numExperts || topK > 64) f.fail("num_experts_per_tok", `at most min(64, the ${numExperts} experts)`, topK);
+  if (mixtral) {
+    return { numExperts, numExpertsPerTok: topK, expertIntermediateSize: f.positiveInt("intermediate_size"), normTopkProb: true,
+      sparseLayers: new Array(numLayers).fill(true), sharedExpertIntermediateSize: 0 };
+  }
+  const step = f.positiveInt("decoder_sparse_step", 1);
+  const only = f.get("mlp_only_layers") ?? [];
+  if (!Array.isArray(only) || !only.every((i) => Number.isSafeInteger(i) && i >= 0 && i < numLayers))
+    f.fail("mlp_only_layers", `a list of layer indices in [0, ${numLayers})`, only);
+  return {
+    numExperts,
+    numExpertsPerTok: topK,
+    expertIntermediateSize: f.positiveInt("moe_intermediate_size", arch === "Qwen2MoeForCausalLM" ? 1408 : 768),
+    normTopkProb: f.bool("norm_topk_prob") ?? false,
+    sparseLayers: Array.from({ length: numLayers }, (_, i) => !(only as number[]).includes(i) && (i + 1) % step === 0),
+    sharedExpertIntermediateSize: arch === "Qwen2MoeForCausalLM" ? f.positiveInt("shared_expert_intermediate_size", 5632) : 0,
+  };
+}
+
 function readGemma(f: ConfigFields, arch: Architecture, localRope: GemmaConfig["localRope"]): GemmaConfig {
   if (f.bool("use_bidirectional_attention") === true) f.fail("use_bidirectional_attention", "false (only causal attention is supported)", true);
   const gemma2 = arch === "Gemma2ForCausalLM";
@@ -148,13 +180,17 @@ function readBiases(f: ConfigFields, arch: Architecture): Pick<ModelConfig, "att
       const attn = f.bool("attention_bias") ?? false;
       return { attentionBias: attn, oProjBias: attn, mlpBias: f.bool("mlp_bias") ?? false };
     }
-    case "Qwen3ForCausalLM": {
+    case "Qwen3ForCausalLM":
+    case "Qwen3MoeForCausalLM": {
       const attn = f.bool("attention_bias") ?? false;
       return { attentionBias: attn, oProjBias: attn, mlpBias: false };
     }
     case "Qwen2ForCausalLM":
       return { attentionBias: true, oProjBias: false, mlpBias: false };
+    case "Qwen2MoeForCausalLM":
+      return { attentionBias: f.bool("qkv_bias") ?? true, oProjBias: false, mlpBias: false };
     case "MistralForCausalLM":
+    case "MixtralForCausalLM":
     case "Phi3ForCausalLM":
       return { attentionBias: false, oProjBias: false, mlpBias: false };
     case "Gemma2ForCausalLM":
@@ -177,6 +213,13 @@ function readAttentionLayers(f: ConfigFields, arch: Architecture, numLayers: num
       return { slidingWindow: null };
     case "MistralForCausalLM":
       return { slidingWindow: window(DEFAULT_SLIDING_WINDOW) };
+    case "MixtralForCausalLM":
+      return { slidingWindow: window(null) };
+    case "Qwen2MoeForCausalLM":
+    case "Qwen3MoeForCausalLM":
+      // Their sliding layers follow other rules than Qwen2's (and no hub checkpoint turns them on).
+      if (f.bool("use_sliding_window") === true) f.fail("use_sliding_window", `false (${arch} runs without sliding-window layers here)`, true);
+      return { slidingWindow: null };
     case "Phi3ForCausalLM":
       return { slidingWindow: window(null) };
     case "Qwen2ForCausalLM":

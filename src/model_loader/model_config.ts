@@ -8,6 +8,9 @@ export const SUPPORTED_ARCHITECTURES = [
   "Phi3ForCausalLM",
   "Gemma2ForCausalLM",
   "Gemma3ForCausalLM",
+  "MixtralForCausalLM",
+  "Qwen2MoeForCausalLM",
+  "Qwen3MoeForCausalLM",
 ] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
@@ -52,6 +55,20 @@ export interface GemmaConfig {
   localRope: { theta: number; scaling: RopeScaling | null } | null;
 }
 
+/** What only mixture-of-experts models have (Mixtral, Qwen2-MoE, Qwen3-MoE). */
+export interface MoeConfig {
+  numExperts: number;
+  numExpertsPerTok: number;
+  /** Each routed expert's intermediate size (Mixtral: intermediate_size; Qwen: moe_intermediate_size). */
+  expertIntermediateSize: number;
+  /** Divide the kept top-k weights by their sum (Mixtral always; Qwen's norm_topk_prob). */
+  normTopkProb: boolean;
+  /** Per layer: true where the feed-forward block is the sparse one (decoder_sparse_step, mlp_only_layers). */
+  sparseLayers: boolean[];
+  /** Qwen2-MoE's sigmoid-gated shared expert (shared_expert_intermediate_size); 0: none. */
+  sharedExpertIntermediateSize: number;
+}
+
 export interface ModelConfig {
   architecture: Architecture;
   modelType: string; // config.json model_type, e.g. "llama", "qwen3"
@@ -78,6 +95,8 @@ export interface ModelConfig {
   partialRotaryFactor?: number;
   /** Gemma 2 / 3 only. */
   gemma?: GemmaConfig;
+  /** Mixture-of-experts models only; intermediateSize is then the dense layers' size. */
+  moe?: MoeConfig;
   torchDtype: WeightDtype; // config torch_dtype / dtype, default bfloat16
   bosTokenId: number | null;
   eosTokenIds: number[]; // from config.json eos_token_id (int or list)

@@ -83,14 +83,17 @@ interface ReferenceConfig {
   ropeScale: number; // longrope's attention factor on cos and sin
   fusedQkv: boolean; // Phi-3's qkv_proj and gate_up_proj
   gemma: null | { embedScale: number; queryPreAttnScalar: number; attnCap: number | null; finalCap: number | null };
+  /** Mixture of experts: which layers are sparse, the router's top-k and whether it renormalises. */
+  moe: null | { mixtral: boolean; experts: number; topK: number; normTopk: boolean; sparse: boolean[]; sharedExpert: boolean };
 }
 
 const GEMMA_ARCHS = ["Gemma2ForCausalLM", "Gemma3ForCausalLM"];
+const MOE_ARCHS = ["MixtralForCausalLM", "Qwen2MoeForCausalLM", "Qwen3MoeForCausalLM"];
 
 function readConfig(dir: string, opts: ReferenceOptions): ReferenceConfig {
   const c = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
   const architecture: string = c.architectures[0];
-  if (!["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Phi3ForCausalLM", ...GEMMA_ARCHS].includes(architecture)) {
+  if (!["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Phi3ForCausalLM", ...GEMMA_ARCHS, ...MOE_ARCHS].includes(architecture)) {
     throw new Error(`reference forward does not implement ${architecture}`);
   }
   const isGemma = GEMMA_ARCHS.includes(architecture);
@@ -99,8 +102,8 @@ function readConfig(dir: string, opts: ReferenceOptions): ReferenceConfig {
   if (architecture.startsWith("Qwen") && c.use_sliding_window === true) throw new Error("reference forward does not implement Qwen's sliding layers");
   const numHeads: number = c.num_attention_heads;
   const headDim: number = c.head_dim ?? c.hidden_size / numHeads;
-  const isQwen2 = architecture === "Qwen2ForCausalLM";
-  const attentionBias = !isQwen2 && architecture !== "MistralForCausalLM" && c.attention_bias === true;
+  const isQwen2 = architecture === "Qwen2ForCausalLM" || (architecture === "Qwen2MoeForCausalLM" && c.qkv_bias !== false);
+  const attentionBias = !architecture.startsWith("Qwen2") && !["MistralForCausalLM", "MixtralForCausalLM"].includes(architecture) && c.attention_bias === true;
   const layers = layerAttention(c, architecture, headDim, opts);
   return {
     architecture,
@@ -124,8 +127,24 @@ function readConfig(dir: string, opts: ReferenceOptions): ReferenceConfig {
     qkvBias: isQwen2 || attentionBias,
     oBias: attentionBias,
     mlpBias: architecture === "LlamaForCausalLM" && c.mlp_bias === true,
-    qkNorm: architecture === "Qwen3ForCausalLM" || architecture === "Gemma3ForCausalLM",
+    qkNorm: ["Qwen3ForCausalLM", "Gemma3ForCausalLM", "Qwen3MoeForCausalLM"].includes(architecture),
+    moe: MOE_ARCHS.includes(architecture) ? moeConfig(c, architecture) : null,
     invFreq: layers.layerInvFreq[0],
+  };
+}
+
+/** The sparse layers as the HF decoder layers pick them: Mixtral all; Qwen by decoder_sparse_step and mlp_only_layers. */
+function moeConfig(c: Record<string, any>, arch: string): NonNullable<ReferenceConfig["moe"]> {
+  const mixtral = arch === "MixtralForCausalLM";
+  const only: number[] = c.mlp_only_layers ?? [];
+  const step: number = c.decoder_sparse_step ?? 1;
+  return {
+    mixtral,
+    experts: mixtral ? c.num_local_experts : c.num_experts,
+    topK: c.num_experts_per_tok,
+    normTopk: mixtral || c.norm_topk_prob === true,
+    sparse: Array.from({ length: c.num_hidden_layers }, (_, i) => mixtral || (!only.includes(i) && (i + 1) % step === 0)),
+    sharedExpert: arch === "Qwen2MoeForCausalLM",
   };
 }
 
@@ -346,12 +365,45 @@ class ReferenceSequence {
 
   private mlp(layer: number, x: Float64Array): Float64Array {
     const p = `model.layers.${layer}.mlp`;
-    const { mlpBias: bias, fusedQkv: fused, gemma } = this.model.cfg;
+    const { mlpBias: bias, fusedQkv: fused, gemma, moe } = this.model.cfg;
+    if (moe?.sparse[layer]) return this.sparseMoe(layer, x, moe);
     const gateUp = fused ? this.proj(`${p}.gate_up_proj`, x, false) : null;
     const gate = gateUp ? gateUp.slice(0, gateUp.length / 2) : this.proj(`${p}.gate_proj`, x, bias);
     const up = gateUp ? gateUp.slice(gateUp.length / 2) : this.proj(`${p}.up_proj`, x, bias);
     const act = gate.map((g, i) => (gemma ? geluTanh(g) : g / (1 + Math.exp(-g))) * up[i]);
     return this.proj(`${p}.down_proj`, act, bias);
+  }
+
+  /**
+   * softmax(router x), its top-k experts (largest first, lower index on ties), renormalised or not; the sum of
+   * weight * expert(x); plus Qwen2-MoE's sigmoid(shared_expert_gate x) * shared_expert(x).
+   */
+  private sparseMoe(layer: number, x: Float64Array, moe: NonNullable<ReferenceConfig["moe"]>): Float64Array {
+    const p = moe.mixtral ? `model.layers.${layer}.block_sparse_moe` : `model.layers.${layer}.mlp`;
+    const logits = this.proj(`${p}.gate`, x, false);
+    const max = Math.max(...logits);
+    const probs = logits.map((v) => Math.exp(v - max));
+    const total = probs.reduce((a, b) => a + b, 0);
+    const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a] || a - b).slice(0, moe.topK);
+    const kept = order.reduce((a, e) => a + probs[e] / total, 0);
+    const out = new Float64Array(x.length);
+    for (const e of order) {
+      const weight = probs[e] / total / (moe.normTopk ? kept : 1);
+      const names = moe.mixtral ? ["w1", "w3", "w2"] : ["gate_proj", "up_proj", "down_proj"];
+      const y = this.swiglu(`${p}.experts.${e}`, x, names);
+      for (let i = 0; i < out.length; i++) out[i] += weight * y[i];
+    }
+    if (moe.sharedExpert) {
+      const gate = 1 / (1 + Math.exp(-this.proj(`${p}.shared_expert_gate`, x, false)[0]));
+      const y = this.swiglu(`${p}.shared_expert`, x, ["gate_proj", "up_proj", "down_proj"]);
+      for (let i = 0; i < out.length; i++) out[i] += gate * y[i];
+    }
+    return out;
+  }
+
+  private swiglu(p: string, x: Float64Array, [gate, up, down]: string[]): Float64Array {
+    const g = this.proj(`${p}.${gate}`, x, false), u = this.proj(`${p}.${up}`, x, false);
+    return this.proj(`${p}.${down}`, g.map((v, i) => (v / (1 + Math.exp(-v))) * u[i]), false);
   }
 
   /** nn.Linear: W[out, in] @ x (+ b). */

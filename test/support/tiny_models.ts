@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { dirname, join } from "node:path";
 import { RANDOM_MODEL_VERSION, writeRandomModel, type RandomModelSpec, type TokenizerFiles } from "../../src/demo/random_model";
 
-export type TinyModelName = "llama3" | "qwen2" | "qwen3" | "mistral" | "llama3_sharded" | "gemma2" | "gemma3" | "phi3";
+export type TinyModelName = "llama3" | "qwen2" | "qwen3" | "mistral" | "llama3_sharded" | "gemma2" | "gemma3" | "phi3" | "mixtral" | "qwen2_moe" | "qwen3_moe";
 
 /** Where a tiny model's tokenizer comes from, and the chat template file injected into it if present. */
 export interface TinyModelDef {
@@ -188,6 +188,82 @@ export const TINY_MODELS: Record<TinyModelName, TinyModelDef> = {
       slidingWindow: 10,
     },
   },
+  // Mixture of experts: 8 (or 6) experts, top-2, expert widths apart from the dense and shared ones.
+  mixtral: {
+    tokenizer: "llama2",
+    chatTemplateFile: "test/fixtures/llama2_chat_template.jinja",
+    spec: {
+      architecture: "MixtralForCausalLM",
+      hiddenSize: 64,
+      intermediateSize: 96,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      vocabSize: 32000,
+      dtype: "bfloat16",
+      tieWordEmbeddings: false,
+      seed: 9,
+      ropeTheta: 1000000.0,
+      maxPositionEmbeddings: 4096,
+      rmsNormEps: 1e-5,
+      bosTokenId: 1,
+      eosTokenId: 2,
+      numExperts: 8,
+      numExpertsPerTok: 2,
+    },
+  },
+  qwen2_moe: {
+    tokenizer: "qwen3",
+    spec: {
+      architecture: "Qwen2MoeForCausalLM",
+      hiddenSize: 64,
+      intermediateSize: 128, // the dense layers 0 and 2 (decoder_sparse_step 2)
+      numHiddenLayers: 4,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      vocabSize: 151936,
+      dtype: "bfloat16",
+      tieWordEmbeddings: false,
+      seed: 10,
+      ropeTheta: 1000000.0,
+      maxPositionEmbeddings: 4096,
+      rmsNormEps: 1e-6,
+      bosTokenId: 151643,
+      eosTokenId: 151645,
+      numExperts: 6,
+      numExpertsPerTok: 2,
+      moeIntermediateSize: 32,
+      sharedExpertIntermediateSize: 80,
+      normTopkProb: false,
+      decoderSparseStep: 2,
+    },
+  },
+  qwen3_moe: {
+    tokenizer: "qwen3",
+    spec: {
+      architecture: "Qwen3MoeForCausalLM",
+      hiddenSize: 64,
+      intermediateSize: 112, // layer 1 only (mlp_only_layers)
+      numHiddenLayers: 3,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      headDim: 32,
+      vocabSize: 151936,
+      dtype: "bfloat16",
+      tieWordEmbeddings: false,
+      seed: 11,
+      ropeTheta: 1000000.0,
+      maxPositionEmbeddings: 4096,
+      rmsNormEps: 1e-6,
+      bosTokenId: 151643,
+      eosTokenId: 151645,
+      numExperts: 8,
+      numExpertsPerTok: 2,
+      moeIntermediateSize: 48,
+      normTopkProb: true,
+      mlpOnlyLayers: [1],
+    },
+  },
 };
 
 export const TINY_MODEL_NAMES = Object.keys(TINY_MODELS) as TinyModelName[];
@@ -244,7 +320,7 @@ function readChatTemplate(def: TinyModelDef): string | undefined {
 }
 
 // The generator's source is hashed too, so editing it never leaves tests on stale cached weights.
-const GENERATOR_SOURCES = ["src/demo/random_model.ts", "src/demo/random_model_families.ts", "src/model_loader/safetensors_writer.ts", "test/support/tiny_models.ts"];
+const GENERATOR_SOURCES = ["src/demo/random_model.ts", "src/demo/random_model_families.ts", "src/demo/random_moe_model.ts", "src/model_loader/safetensors_writer.ts", "test/support/tiny_models.ts"];
 
 function specHash(def: TinyModelDef, chatTemplate: string | undefined): string {
   const key = JSON.stringify({ version: RANDOM_MODEL_VERSION, spec: def.spec, tokenizer: def.tokenizer, chatTemplate: chatTemplate ?? null });
