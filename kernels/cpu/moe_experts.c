@@ -56,8 +56,8 @@ static void scatter_rows(void* arg, int begin, int end) {
   const moe_job* j = arg;
   const int k = j->top_k, h = j->hidden;
   for (int t = begin; t < end; t++) {
-    int32_t rows[64];
-    int slot[64];
+    int32_t rows[32];
+    int slot[32];
     for (int s = 0; s < k; s++) {
       int r = j->ws->row_of[(int64_t)t * k + s], i = s;
       for (; i > 0 && rows[i - 1] > r; i--) rows[i] = rows[i - 1], slot[i] = slot[i - 1];
@@ -90,8 +90,8 @@ static void group_by_expert(const moe_ws* ws, const int32_t* ids, int n_tokens, 
 void vk_moe_experts(float* out, void* workspace, const float* x, const void* w_gate_up, const void* w_down, int wdtype,
                     const int32_t* topk_ids, const float* topk_weights, int n_tokens, int hidden, int inter,
                     int n_experts, int top_k) {
-  if (top_k < 1 || top_k > 64 || top_k > n_experts) {
-    vk_fail("vk_moe_experts: top_k %d is outside [1, min(64, n_experts=%d)]", top_k, n_experts);
+  if (top_k < 1 || top_k > 32 || top_k > n_experts) {
+    vk_fail("vk_moe_experts: top_k %d is outside [1, min(32, n_experts=%d)]", top_k, n_experts);
     return;
   }
   for (int64_t i = 0; i < (int64_t)n_tokens * top_k; i++) {

@@ -31,8 +31,8 @@ static void route_rows(void* arg, int begin, int end) {
 
 void vk_moe_route(int32_t* topk_ids, float* topk_weights, const float* router_logits, int n_tokens, int n_experts,
                   int top_k, int renormalize) {
-  if (top_k < 1 || top_k > n_experts) {
-    vk_fail("vk_moe_route: top_k %d is outside [1, n_experts=%d]", top_k, n_experts);
+  if (top_k < 1 || top_k > 32 || top_k > n_experts) {
+    vk_fail("vk_moe_route: top_k %d is outside [1, min(32, n_experts=%d)]", top_k, n_experts);
     return;
   }
   route_job j = {topk_ids, topk_weights, router_logits, n_experts, top_k, renormalize};

@@ -116,7 +116,7 @@ void vk_scale(vk_act* x, int n_rows, int n_cols, float s);
 
 /* Per token: p = softmax(router_logits[t, :]) in f32 (router_logits: [n_tokens, n_experts]), then its top_k
  * experts, largest p first (ties: lower id first), into topk_ids / topk_weights ([n_tokens, top_k]); with
- * renormalize != 0 the kept weights are divided by their sum (Mixtral always, Qwen's norm_topk_prob). */
+ * renormalize != 0 the kept weights are divided by their sum (Mixtral always, Qwen's norm_topk_prob). top_k <= 32. */
 void vk_moe_route(int32_t* topk_ids, float* topk_weights, const vk_act* router_logits, int n_tokens, int n_experts,
                   int top_k, int renormalize);
 
@@ -128,7 +128,7 @@ int64_t vk_moe_workspace_bytes(int n_tokens, int hidden, int inter, int n_expert
  * summed in ascending expert order. x, out: [n_tokens, hidden] (out must not alias x). w_gate_up: [n_experts,
  * 2 * inter, hidden], each expert's gate rows then its up rows; w_down: [n_experts, hidden, inter]; both in wdtype.
  * Tokens are grouped by expert and only the experts some token chose are read. An expert id outside
- * [0, n_experts) is a failure (see the conventions; the CPU library writes nothing). top_k <= 64. */
+ * [0, n_experts) is a failure (see the conventions; the CPU library writes nothing). top_k <= 32. */
 void vk_moe_experts(vk_act* out, void* workspace, const vk_act* x, const void* w_gate_up, const void* w_down, int wdtype,
                     const int32_t* topk_ids, const float* topk_weights, int n_tokens, int hidden, int inter,
                     int n_experts, int top_k);

@@ -137,7 +137,7 @@ function readMoe(f: ConfigFields, arch: Architecture, numLayers: number): MoeCon
   const mixtral = arch === "MixtralForCausalLM";
   const numExperts = f.positiveInt(mixtral ? "num_local_experts" : "num_experts", mixtral ? 8 : arch === "Qwen2MoeForCausalLM" ? 60 : 128);
   const topK = f.positiveInt("num_experts_per_tok", mixtral ? 2 : arch === "Qwen2MoeForCausalLM" ? 4 : 8);
-  if (topK > numExperts || topK > 64) f.fail("num_experts_per_tok", `at most min(64, the ${numExperts} experts)`, topK);
+  if (topK > numExperts || topK > 32) f.fail("num_experts_per_tok", `at most min(32, the ${numExperts} experts)`, topK);
   if (mixtral) {
     return { numExperts, numExpertsPerTok: topK, expertIntermediateSize: f.positiveInt("intermediate_size"), normTopkProb: true,
       sparseLayers: new Array(numLayers).fill(true), sharedExpertIntermediateSize: 0 };

@@ -424,3 +424,109 @@ describe.skipIf(cuda === null)("CUDA paged attention: sliding window and soft ca
   windowCase("decode + prefill, window and soft cap (Gemma 2)", 8, 4, 256, seqs, 32, 50, 24);
   windowCase("long decode split by the window", 8, 2, 64, [{ ctx: 4000, q: 1 }, { ctx: 17, q: 1 }], 500, 0, 25);
 });
+
+// ---- mixture of experts ----
+
+/** k distinct experts per token, drawn at random. */
+function expertIds(r: Rand, n: number, E: number, k: number): Int32Array {
+  const ids = new Int32Array(n * k);
+  for (let t = 0; t < n; t++) {
+    const pool = Array.from({ length: E }, (_, i) => i);
+    for (let s = 0; s < k; s++) ids[t * k + s] = pool.splice(Math.floor(r(0, pool.length)), 1)[0];
+  }
+  return ids;
+}
+
+interface MoeShape { H: number; I: number; E: number; k: number }
+
+/** moeExperts on both backends with the same bf16 inputs, routing ids and weights; [cuda, cpu] outputs. */
+function moeExpertsBoth(s: MoeShape, n: number, gu: Float32Array, down: Float32Array, r: Rand) {
+  const { H, I, E, k } = s;
+  const x = bf16Values(r, n * H, -2, 2), ids = expertIds(r, n, E, k), w = Float32Array.from({ length: n * k }, () => r(0, 1));
+  const guInfo = weightInfo(gu, [E * 2 * I, H]), downInfo = weightInfo(down, [E * H, I]);
+  return both(
+    (b) => ({
+      x: act(b, x), gu: b.weight(guInfo), down: b.weight(downInfo), ids: ints(b, ids), w: tensor(b, w, "f32"), out: poisoned(b, n * H),
+      ws: b.empty([Math.ceil(b.moeWorkspaceBytes!(n, H, I, E, k) / 4)], "i32"),
+    }),
+    (b, io) => b.moeExperts!(io.out, io.ws, io.x, io.gu, io.down, io.ids, io.w, n, H, I, E, k),
+    (io) => [[io.out, n * H]],
+  );
+}
+
+describe.skipIf(cuda === null)("CUDA mixture-of-experts ops vs the CPU backend", () => {
+  test("moe_route: the same experts and weights from the same bf16 router logits", () => {
+    const r = rng(41);
+    for (const [n, E, k, renorm] of [[300, 128, 8, true], [257, 8, 2, true], [33, 60, 4, false], [1, 128, 8, false]] as const) {
+      const logits = bf16Values(r, n * E, -6, 6);
+      const { gpu, ref } = both(
+        (b) => ({ logits: act(b, logits), ids: poisoned(b, n * k, "i32"), w: poisoned(b, n * k, "f32") }),
+        (b, io) => b.moeRoute!(io.ids, io.w, io.logits, n, E, k, renorm),
+        (io) => [[io.ids, n * k], [io.w, n * k]],
+      );
+      expect(new Int32Array(gpu[0].buffer)).toEqual(new Int32Array(ref[0].buffer));
+      expectClose(`moe_route E=${E} k=${k}`, gpu[1], ref[1], F32);
+    }
+  });
+
+  // Qwen3-30B-A3B's experts (hidden 2048, 768 wide, 128 of them, top 8), Mixtral-like wide experts, and odd
+  // sizes that leave partial tiles and take the unvectorized loads (inter 36).
+  const shapes: [string, MoeShape, number[]][] = [
+    ["Qwen3-30B-A3B", { H: 2048, I: 768, E: 128, k: 8 }, [1, 16, 200]],
+    ["8 wide experts", { H: 1024, I: 1792, E: 8, k: 2 }, [1, 77]],
+    ["odd sizes", { H: 72, I: 36, E: 6, k: 3 }, [1, 5, 130]],
+  ];
+  for (const [name, s, batches] of shapes) {
+    test(`moe_experts ${name}: grouped GEMMs at batch ${batches.join(", ")}`, () => {
+      const r = rng(43 + s.H);
+      const gu = bf16Values(r, s.E * 2 * s.I * s.H, -0.1, 0.1), down = bf16Values(r, s.E * s.H * s.I, -0.1, 0.1);
+      for (const n of batches) {
+        const { gpu, ref } = moeExpertsBoth(s, n, gu, down, r);
+        expectClose(`moe_experts ${name} n=${n}`, gpu[0], ref[0], BF16);
+      }
+    }, 120_000);
+  }
+
+  test("moe_experts reads only the chosen experts: NaN in every other expert leaves the output finite", () => {
+    const b = cuda!, r = rng(47), H = 256, I = 128, E = 16, k = 2;
+    const gu = bf16Values(r, E * 2 * I * H, -0.1, 0.1), down = bf16Values(r, E * H * I, -0.1, 0.1);
+    const x = act(b, bf16Values(r, H)), ids = ints(b, Int32Array.of(11, 3)), w = tensor(b, Float32Array.of(0.6, 0.4), "f32");
+    const run = (g: Float32Array, d: Float32Array) => {
+      const out = poisoned(b, H), ws = b.empty([Math.ceil(b.moeWorkspaceBytes!(1, H, I, E, k) / 4)], "i32");
+      b.moeExperts!(out, ws, x, b.weight(weightInfo(g, [E * 2 * I, H])), b.weight(weightInfo(d, [E * H, I])), ids, w, 1, H, I, E, k);
+      return b.readF32(out, H);
+    };
+    const want = run(gu, down);
+    for (let e = 0; e < E; e++) {
+      if (e === 11 || e === 3) continue;
+      gu.fill(NaN, e * 2 * I * H, (e + 1) * 2 * I * H);
+      down.fill(NaN, e * H * I, (e + 1) * H * I);
+    }
+    expect(run(gu, down)).toEqual(want);
+  });
+
+  test("moe_experts: an expert id outside the table fails naming it, and the library recovers", () => {
+    const b = cuda!, r = rng(49), n = 4, H = 64, I = 32, E = 8, k = 2;
+    const gu = b.weight(weightInfo(bf16Values(r, E * 2 * I * H), [E * 2 * I, H])), down = b.weight(weightInfo(bf16Values(r, E * H * I), [E * H, I]));
+    const ws = b.empty([Math.ceil(b.moeWorkspaceBytes!(n, H, I, E, k) / 4)], "i32");
+    const x = act(b, bf16Values(r, n * H)), w = tensor(b, new Float32Array(n * k).fill(0.5), "f32"), out = poisoned(b, n * H);
+    const call = (ids: Int32Array) => {
+      b.moeExperts!(out, ws, x, gu, down, ints(b, ids), w, n, H, I, E, k);
+      b.synchronize!();
+    };
+    expect(() => call(Int32Array.of(0, 1, 2, 3, 8, 4, 5, 6))).toThrow(/index 2, value 8, limit 8/);
+    call(Int32Array.of(0, 1, 2, 3, 7, 4, 5, 6));
+    expect(b.readF32(out, n * H).every(Number.isFinite)).toBe(true);
+  });
+
+  test("moe_shared_add: out += sigmoid(gate) * shared", () => {
+    const r = rng(51), n = 300, H = 2048;
+    const out = bf16Values(r, n * H), shared = bf16Values(r, n * H), gate = bf16Values(r, n, -4, 4);
+    const { gpu, ref } = both(
+      (b) => ({ out: act(b, out), shared: act(b, shared), gate: act(b, gate) }),
+      (b, io) => b.moeSharedAdd!(io.out, io.shared, io.gate, n, H),
+      (io) => [[io.out, n * H]],
+    );
+    expectClose("moe_shared_add", gpu[0], ref[0], BF16);
+  });
+});

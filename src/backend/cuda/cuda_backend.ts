@@ -191,6 +191,22 @@ export class CudaBackend implements Backend {
     this.k.scale(p(x), nRows, nCols, s);
     this.check("scale");
   }
+  moeRoute(topkIds: Tensor, topkWeights: Tensor, routerLogits: Tensor, nTokens: number, nExperts: number, topK: number, renormalize: boolean): void {
+    this.k.moeRoute(p(topkIds), p(topkWeights), p(routerLogits), nTokens, nExperts, topK, renormalize ? 1 : 0);
+    this.check("moe_route");
+  }
+  moeWorkspaceBytes(nTokens: number, hidden: number, inter: number, nExperts: number, topK: number): number {
+    return this.k.moeWorkspaceBytes(nTokens, hidden, inter, nExperts, topK);
+  }
+  /** An expert id outside [0, nExperts) fails here or at a later check, naming it; that slot adds nothing. */
+  moeExperts(out: Tensor, workspace: Tensor, x: Tensor, wGateUp: Tensor, wDown: Tensor, topkIds: Tensor, topkWeights: Tensor, nTokens: number, hidden: number, inter: number, nExperts: number, topK: number): void {
+    this.k.moeExperts(p(out), p(workspace), p(x), p(wGateUp), p(wDown), DTYPE_CODE[wGateUp.dtype], p(topkIds), p(topkWeights), nTokens, hidden, inter, nExperts, topK);
+    this.check("moe_experts");
+  }
+  moeSharedAdd(out: Tensor, shared: Tensor, gateLogits: Tensor, nTokens: number, hidden: number): void {
+    this.k.moeSharedAdd(p(out), p(shared), p(gateLogits), nTokens, hidden);
+    this.check("moe_shared_add");
+  }
   logSoftmax(out: Tensor, x: Tensor, nRows: number, nCols: number): void {
     this.k.logSoftmax(p(out), p(x), nRows, nCols);
     this.check("log_softmax");
