@@ -200,7 +200,7 @@ __device__ __forceinline__ bool tile_of(const MoeWs& ws, TileRows& t) {
 
 /* act[r, n] = silu(gate) * up for a tile's gathered token rows, gate and up as HF rounds them (bf16 each). */
 __global__ void __launch_bounds__(THREADS) gate_up_kernel(MoeWs ws, const bf16* x, const bf16* w_gate_up, int hidden, int inter, bool vec) {
-  __shared__ __align__(16) char smem[TileSmem<2>::BYTES];
+  __shared__ __align__(128) char smem[TileSmem<2>::BYTES];
   const float* sc = (const float*)smem;
   TileRows t;
   if (!tile_of(ws, t)) return;
@@ -220,7 +220,7 @@ __global__ void __launch_bounds__(THREADS) gate_up_kernel(MoeWs ws, const bf16* 
 
 /* y[r, n] = act[r] . down_e[n] for a tile's rows. */
 __global__ void __launch_bounds__(THREADS) down_kernel(MoeWs ws, const bf16* w_down, int hidden, int inter, bool vec) {
-  __shared__ __align__(16) char smem[TileSmem<1>::BYTES];
+  __shared__ __align__(128) char smem[TileSmem<1>::BYTES];
   const float* sc = (const float*)smem;
   TileRows t;
   if (!tile_of(ws, t)) return;

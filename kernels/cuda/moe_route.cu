@@ -31,6 +31,7 @@ __global__ void moe_route_kernel(int32_t* ids, float* weights, const bf16* logit
       int oa = __shfl_xor_sync(0xffffffffu, arg, o);
       if (ob > best || (ob == best && oa < arg)) best = ob, arg = oa;
     }
+    if (arg == n_experts) arg = 0, best = 0.f; /* only NaN left: keep the id in range */
     kept += best;
     if (lane == s) mine = best;
     if (lane == 0) {
