@@ -314,18 +314,24 @@ function shuffle(a: Int32Array, r: Rand): Int32Array {
 
 interface SeqSpec { ctx: number; q: number } // keys already cached, new query rows (which are cached too)
 
+/** Scrambled block tables and query offsets for `seqs` over a pool with one spare block. */
+function pagedLayout(seqs: SeqSpec[], bs: number, r: Rand) {
+  const lens = seqs.map((s) => s.ctx + s.q), nBlocks = lens.map((l) => Math.ceil(l / bs));
+  const maxBlocks = Math.max(...nBlocks), totalBlocks = nBlocks.reduce((a, x) => a + x, 0) + 1;
+  const ids = shuffle(Int32Array.from({ length: totalBlocks }, (_, i) => i), r);
+  const tables = new Int32Array(seqs.length * maxBlocks);
+  let next = 0;
+  seqs.forEach((_, s) => { for (let j = 0; j < nBlocks[s]; j++) tables[s * maxBlocks + j] = ids[next++]; });
+  const qsl = new Int32Array(seqs.length + 1);
+  seqs.forEach((s, i) => (qsl[i + 1] = qsl[i] + s.q));
+  return { lens, maxBlocks, totalBlocks, tables, qsl, nTokens: qsl[seqs.length] };
+}
+
 function attentionCase(name: string, nq: number, nkv: number, d: number, seqs: SeqSpec[], seed: number) {
   test(`paged_attention ${name}: ${seqs.length} seqs, ${nq}/${nkv} heads, head_dim ${d}`, () => {
     const r = rng(seed), bs = 16;
-    const lens = seqs.map((s) => s.ctx + s.q), nBlocks = lens.map((l) => Math.ceil(l / bs));
-    const maxBlocks = Math.max(...nBlocks), totalBlocks = nBlocks.reduce((a, x) => a + x, 0) + 1;
-    const ids = shuffle(Int32Array.from({ length: totalBlocks }, (_, i) => i), r); // scrambled block tables
-    const tables = new Int32Array(seqs.length * maxBlocks);
-    let next = 0;
-    seqs.forEach((_, s) => { for (let j = 0; j < nBlocks[s]; j++) tables[s * maxBlocks + j] = ids[next++]; });
-    const qsl = new Int32Array(seqs.length + 1);
-    seqs.forEach((s, i) => (qsl[i + 1] = qsl[i] + s.q));
-    const nTokens = qsl[seqs.length], slot = totalBlocks * bs * nkv * d;
+    const { lens, maxBlocks, tables, qsl, nTokens, totalBlocks } = pagedLayout(seqs, bs, r);
+    const slot = totalBlocks * bs * nkv * d;
     const q = bf16Values(r, nTokens * nq * d, -2, 2), kc = bf16Values(r, slot, -2, 2), vc = bf16Values(r, slot, -2, 2);
     const { gpu, ref } = both(
       (b) => ({
@@ -394,15 +400,8 @@ function attentionF64(q: Float32Array, kc: Float32Array, vc: Float32Array, table
 function windowCase(name: string, nq: number, nkv: number, d: number, seqs: SeqSpec[], window: number, cap: number, seed: number) {
   test(`paged_attention ${name}: window ${window}, soft cap ${cap}, head_dim ${d}`, () => {
     const r = rng(seed), bs = 16, b = cuda!;
-    const lens = seqs.map((s) => s.ctx + s.q), nBlocks = lens.map((l) => Math.ceil(l / bs));
-    const maxBlocks = Math.max(...nBlocks), totalBlocks = nBlocks.reduce((a, x) => a + x, 0) + 1;
-    const ids = shuffle(Int32Array.from({ length: totalBlocks }, (_, i) => i), r);
-    const tables = new Int32Array(seqs.length * maxBlocks);
-    let next = 0;
-    seqs.forEach((_, s) => { for (let j = 0; j < nBlocks[s]; j++) tables[s * maxBlocks + j] = ids[next++]; });
-    const qsl = new Int32Array(seqs.length + 1);
-    seqs.forEach((s, i) => (qsl[i + 1] = qsl[i] + s.q));
-    const nTokens = qsl[seqs.length], slot = totalBlocks * bs * nkv * d;
+    const { lens, maxBlocks, tables, qsl, nTokens, totalBlocks } = pagedLayout(seqs, bs, r);
+    const slot = totalBlocks * bs * nkv * d;
     // Large values, so soft-capping changes the scores and the window changes the result.
     const q = bf16Values(r, nTokens * nq * d, -3, 3), kc = bf16Values(r, slot, -3, 3), vc = bf16Values(r, slot, -2, 2);
     const out = poisoned(b, nTokens * nq * d);
