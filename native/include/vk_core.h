@@ -128,7 +128,9 @@ int64_t vk_moe_workspace_bytes(int n_tokens, int hidden, int inter, int n_expert
  * summed in ascending expert order. x, out: [n_tokens, hidden] (out must not alias x). w_gate_up: [n_experts,
  * 2 * inter, hidden], each expert's gate rows then its up rows; w_down: [n_experts, hidden, inter]; both in wdtype.
  * Tokens are grouped by expert and only the experts some token chose are read. An expert id outside
- * [0, n_experts) is a failure (see the conventions; the CPU library writes nothing). top_k <= 32. */
+ * [0, n_experts) is a failure (see the conventions; the CPU library writes nothing, a GPU library leaves that
+ * slot out of the token's sum). top_k <= 32; the CUDA library takes up to 1024 experts and bf16 weights only
+ * (a shape it cannot run is a recorded failure). */
 void vk_moe_experts(vk_act* out, void* workspace, const vk_act* x, const void* w_gate_up, const void* w_down, int wdtype,
                     const int32_t* topk_ids, const float* topk_weights, int n_tokens, int hidden, int inter,
                     int n_experts, int top_k);
