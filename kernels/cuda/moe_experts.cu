@@ -7,7 +7,9 @@
  * multiplies those by the expert's down rows. The grid is sized for the most tiles any routing can make
  * (rows / BM + n_experts); tiles past the count the plan found exit at once. scatter_kernel sums each token's
  * rows times its routing weights, in ascending expert order, rounding as HF's bf16 index_add does.
- * GEMM tiles: 64 x 64 outputs, 4 warps of 32 x 32 (16x16x16 bf16 WMMA, f32 accumulation), K in steps of 32. */
+ * GEMM tiles: 64 x 64 outputs, 4 warps of 32 x 32 (16x16x16 bf16 WMMA, f32 accumulation), K in steps of 32.
+ * Decode steps (at most GEMV_MAX_ROWS rows) take warp-per-output GEMVs instead, one launch per projection
+ * too: a 64-row tile holding one token would stream each weight tile through a single block. */
 #include <mma.h>
 
 #include "common.cuh"
@@ -24,6 +26,8 @@ using namespace nvcuda;
 #define PLAN_THREADS 1024
 /* A fault kind of this file (runtime.cu reports unknown kinds with their index, value and limit). */
 #define VK_FAULT_MOE_EXPERT_ID 64
+#define GEMV_MAX_ROWS 16
+#define GEMV_WARPS 8
 
 static int64_t align256(int64_t n) { return (n + 255) & ~(int64_t)255; }
 
@@ -260,6 +264,46 @@ __global__ void scatter_kernel(bf16* out, MoeWs ws, const int32_t* ids, const fl
   }
 }
 
+/* dot(a[0..K), w[0..K)) over one warp, f32 accumulation; 16-byte loads when vec. */
+__device__ __forceinline__ float warp_dot(const bf16* a, const bf16* w, int K, bool vec) {
+  const int lane = threadIdx.x & 31;
+  float sum = 0.f;
+  if (vec) {
+    for (int k = lane * 8; k < K; k += 256) {
+      float fa[8], fw[8];
+      vk_unpack8(*(const uint4*)(a + k), fa);
+      vk_unpack8(*(const uint4*)(w + k), fw);
+#pragma unroll
+      for (int i = 0; i < 8; i++) sum += fa[i] * fw[i];
+    }
+  } else {
+    for (int k = lane; k < K; k += 32) sum += vk_to_f32(a[k]) * vk_to_f32(w[k]);
+  }
+  return vk_warp_sum(sum);
+}
+
+/* Decode: a warp per (slot, output feature) for gate and up, written at the slot's grouped row. */
+__global__ void gemv_gate_up_kernel(MoeWs ws, const bf16* x, const bf16* w_gate_up, const int32_t* ids, int hidden,
+                                    int inter, int top_k, bool vec) {
+  const int i = blockIdx.y, f = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5), r = ws.row_of[i];
+  if (f >= inter || r < 0) return;
+  const bf16* xr = x + (int64_t)(i / top_k) * hidden;
+  const bf16* w = w_gate_up + (int64_t)ids[i] * 2 * inter * hidden;
+  float g = warp_dot(xr, w + (int64_t)f * hidden, hidden, vec), u = warp_dot(xr, w + (int64_t)(inter + f) * hidden, hidden, vec);
+  if ((threadIdx.x & 31) == 0) {
+    g = vk_round_bf16(g), u = vk_round_bf16(u);
+    ws.act[(int64_t)r * inter + f] = vk_to_bf16(vk_round_bf16(g / (1.f + expf(-g))) * u);
+  }
+}
+
+__global__ void gemv_down_kernel(MoeWs ws, const bf16* w_down, const int32_t* ids, int hidden, int inter, bool vec) {
+  const int i = blockIdx.y, h = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5), r = ws.row_of[i];
+  if (h >= hidden || r < 0) return;
+  const bf16* w = w_down + ((int64_t)ids[i] * hidden + h) * inter;
+  float y = warp_dot(ws.act + (int64_t)r * inter, w, inter, vec);
+  if ((threadIdx.x & 31) == 0) ws.y[(int64_t)r * hidden + h] = vk_to_bf16(y);
+}
+
 void vk_moe_experts(bf16* out, void* workspace, const bf16* x, const void* w_gate_up, const void* w_down, int wdtype,
                     const int32_t* topk_ids, const float* topk_weights, int n_tokens, int hidden, int inter, int n_experts,
                     int top_k) {
@@ -280,6 +324,17 @@ void vk_moe_experts(bf16* out, void* workspace, const bf16* x, const void* w_gat
   const bool aligned = ((uintptr_t)x | (uintptr_t)w_gate_up | (uintptr_t)w_down) % 16 == 0;
   plan_kernel<<<1, PLAN_THREADS, 0, s>>>(ws, topk_ids, rows, n_experts, top_k, vk_fault_record());
   if (VK_CHECK_LAUNCH("vk_moe_experts: plan")) return;
+  if (rows <= GEMV_MAX_ROWS) {
+    gemv_gate_up_kernel<<<dim3(vk_blocks(inter, GEMV_WARPS), rows), GEMV_WARPS * 32, 0, s>>>(
+        ws, x, (const bf16*)w_gate_up, topk_ids, hidden, inter, top_k, aligned && hidden % 8 == 0);
+    if (VK_CHECK_LAUNCH("vk_moe_experts: gate_up gemv")) return;
+    gemv_down_kernel<<<dim3(vk_blocks(hidden, GEMV_WARPS), rows), GEMV_WARPS * 32, 0, s>>>(
+        ws, (const bf16*)w_down, topk_ids, hidden, inter, aligned && inter % 8 == 0);
+    if (VK_CHECK_LAUNCH("vk_moe_experts: down gemv")) return;
+    scatter_kernel<<<n_tokens, 256, 0, s>>>(out, ws, topk_ids, topk_weights, hidden, top_k);
+    VK_CHECK_LAUNCH("vk_moe_experts: scatter");
+    return;
+  }
   gate_up_kernel<<<dim3(vk_blocks(inter, BN), tiles), THREADS, 0, s>>>(ws, x, (const bf16*)w_gate_up, hidden, inter,
                                                                         aligned && hidden % 8 == 0);
   if (VK_CHECK_LAUNCH("vk_moe_experts: gate_up")) return;
