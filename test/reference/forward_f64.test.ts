@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeSafetensors } from "../../src/model_loader/safetensors_writer";
 import { TINY_MODEL_NAMES, tinyModelDir, type TinyModelName } from "../support/tiny_models";
-import { decodeToF64, referenceGreedy, referenceLogits, ropeInvFreq, top2 } from "./forward_f64";
+import { decodeToF64, referenceGreedy, referenceLogits, referenceRouterMargin, ropeInvFreq, top2 } from "./forward_f64";
 
 // "The capital of France is" in each tokenizer family (Llama 3 and Mistral with their BOS).
 const PROMPTS: Record<TinyModelName, number[]> = {
@@ -171,7 +171,17 @@ describe("tiny models", () => {
   // Gemma's tied head over 256k ids (under a final soft cap for Gemma 2) leaves narrower leads than the
   // successor heads, as does Qwen3-MoE's smaller expert width; each floor still sits far above the engine's error
   // against this reference (1e-4 relative).
+  const ROUTER_FLOOR = 1e-3; // router logits reach ~10; the engine's f32 error on them is ~1e-5
   const MIN_MARGIN: Partial<Record<TinyModelName, number>> = { gemma2: 0.1, gemma3: 0.05, phi3: 0.25, qwen3_moe: 0.25 };
+  // A token whose k-th and (k+1)-th router logits nearly tie could take another expert under f32 rounding.
+  for (const name of ["mixtral", "qwen2_moe", "qwen3_moe"] as const) {
+    test(`${name}: 32 greedy steps route every token clear of a tie between its k-th and (k+1)-th expert`, () => {
+      const margin = referenceRouterMargin(tinyModelDir(name), PROMPTS[name], 32);
+      console.log(`${name}: smallest router margin ${margin.toExponential(2)}`);
+      expect(margin).toBeGreaterThan(ROUTER_FLOOR);
+    });
+  }
+
   for (const name of TINY_MODEL_NAMES) {
     const floor = MIN_MARGIN[name] ?? 0.5;
     test(`${name}: 32 greedy steps keep a margin above ${floor} and do not repeat one token`, () => {

@@ -38,6 +38,19 @@ export function referenceGreedy(dir: string, promptIds: number[], steps: number,
   return { tokens, margins };
 }
 
+/**
+ * Greedy decoding as referenceGreedy, returning the smallest gap between a token's k-th and (k+1)-th router
+ * logit over every sparse layer and position: how far from a tie the expert choices were (Infinity without MoE).
+ */
+export function referenceRouterMargin(dir: string, promptIds: number[], steps: number): number {
+  const model = loadReferenceModel(dir);
+  const seq = new ReferenceSequence(model);
+  let last: Float64Array = new Float64Array(0);
+  for (const id of promptIds) last = seq.append(id);
+  for (let step = 0; step + 1 < steps; step++) last = seq.append(top2(model.logits([last])[0]).best);
+  return seq.minRouterMargin;
+}
+
 /** Index of the largest logit (lowest index on ties) and its lead over the second largest. */
 export function top2(logits: Float64Array): { best: number; margin: number } {
   let best = 0;
@@ -296,6 +309,8 @@ function f16Table(): Float64Array {
 
 /** One sequence being decoded: its KV cache (post-RoPE keys, values) per layer. */
 class ReferenceSequence {
+  /** Smallest k-th vs (k+1)-th router logit gap seen so far. */
+  minRouterMargin = Infinity;
   private readonly keys: Float64Array[][];
   private readonly values: Float64Array[][];
 
@@ -381,6 +396,8 @@ class ReferenceSequence {
   private sparseMoe(layer: number, x: Float64Array, moe: NonNullable<ReferenceConfig["moe"]>): Float64Array {
     const p = moe.mixtral ? `model.layers.${layer}.block_sparse_moe` : `model.layers.${layer}.mlp`;
     const logits = this.proj(`${p}.gate`, x, false);
+    const sorted = Array.from(logits).sort((a, b) => b - a);
+    this.minRouterMargin = Math.min(this.minRouterMargin, sorted[moe.topK - 1] - sorted[moe.topK]);
     const max = Math.max(...logits);
     const probs = logits.map((v) => Math.exp(v - max));
     const total = probs.reduce((a, b) => a + b, 0);
