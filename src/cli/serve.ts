@@ -11,6 +11,7 @@ import { DEFAULT_CHAT_TEMPLATE_RENDER_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, DEFAULT
 import { ModelLoadError } from "../model_loader/errors";
 import { readModelFile } from "../model_loader/model_file";
 import { DEFAULT_LIMITS } from "../engine/sampling_params";
+import { REASONING_PARSER_NAMES, ReasoningParserError } from "../reasoning/registry";
 import { TOOL_PARSER_NAMES } from "../tool_parsers/registry";
 import { VERSION } from "../version";
 import { DEFAULT_ITERATION_TIMEOUT_MS } from "../engine/async_llm";
@@ -36,6 +37,7 @@ const SERVE_FLAGS: FlagSpec[] = [
   { name: "chat-template", type: "string", help: "chat template to use instead of the tokenizer's: a Jinja file, or the template itself" },
   { name: "enable-auto-tool-choice", type: "bool", default: false, help: "allow tool_choice \"auto\": the model decides whether to call tools, and --tool-call-parser reads the calls from its output" },
   { name: "tool-call-parser", type: "string", choices: TOOL_PARSER_NAMES, help: "how tool calls are read from the model's output under tool_choice \"auto\"" },
+  { name: "reasoning-parser", type: "string", choices: REASONING_PARSER_NAMES, help: "split the model's <think>…</think> block from its answer into reasoning / reasoning_content on /v1/chat/completions" },
   { name: "generation-config", type: "string", default: "auto", choices: ["auto", "vllm"], help: "auto: generation_config.json's sampling settings are the request defaults; vllm: ignore them" },
   { name: "enable-log-requests", type: "bool", default: false, help: "log each request's prompt size and sampling parameters" },
   { name: "disable-log-stats", type: "bool", default: false, help: "turn off the periodic throughput / queue / KV-cache log line" },
@@ -132,7 +134,7 @@ async function serveOn(listener: ReturnType<typeof bindListener>, serve: ServeAr
   const config: ServerConfig = {
     ...serve.config, servedModelNames: serve.servedModelNames ?? [servedName], maxLogprobs: args.maxLogprobs, engineIterationTimeoutMs: iterationTimeoutMs(),
   };
-  const state = new ServerState(loaded, config, log);
+  const state = newServerState(loaded, config, log);
   await checkChatTemplate(state, serve.chatTemplatePath);
   const running = startServer(state, { host: serve.host, port: serve.port, logStats: serve.logStats }, listener);
   log.info(`vllm-bun serving ${state.modelName} on ${running.url} (API docs at ${running.url}/docs)`);
@@ -151,6 +153,16 @@ async function serveOn(listener: ReturnType<typeof bindListener>, serve: ServeAr
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+}
+
+// A flag that cannot serve the loaded model (a reasoning parser without its tags) is a flag error: exit 2.
+function newServerState(loaded: ReturnType<typeof createEngine>, config: ServerConfig, log: Logger): ServerState {
+  try {
+    return new ServerState(loaded, config, log);
+  } catch (e) {
+    if (e instanceof ReasoningParserError) throw new ArgError(e.message);
+    throw e;
+  }
 }
 
 /** VLLM_ENGINE_ITERATION_TIMEOUT_S (vLLM's name, default 60): how long a busy engine may go without progress. */
@@ -202,6 +214,7 @@ function serveArgsFrom(v: Record<string, unknown>): ServeArgs {
       maxStopStrings: DEFAULT_LIMITS.maxStopStrings,
       enableAutoToolChoice,
       toolCallParser,
+      reasoningParser: (v["reasoning-parser"] as string | undefined) ?? null,
       ...limits,
       ...serverFeatureConfig(v),
     },

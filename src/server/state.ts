@@ -7,6 +7,8 @@ import type { GenerationConfig } from "../model_loader/generation_config";
 import type { ModelConfig } from "../model_loader/model_config";
 import type { Tokenizer } from "../tokenizer/tokenizer";
 import { TokenizerPool } from "../tokenizer/tokenizer_pool";
+import type { ReasoningParser } from "../reasoning/reasoning_parser";
+import { createReasoningParser } from "../reasoning/registry";
 import { getToolParser } from "../tool_parsers/registry";
 import type { ToolParser } from "../tool_parsers/tool_parser";
 import { Admission, type Reservation } from "./admission";
@@ -43,6 +45,8 @@ export interface ServerConfig {
   enableAutoToolChoice?: boolean;
   /** --tool-call-parser: how "auto" output is read as tool calls (a name in TOOL_PARSERS). */
   toolCallParser?: string | null;
+  /** --reasoning-parser: how chat output's think block is split off (a name in the reasoning registry); null: not at all. */
+  reasoningParser?: string | null;
   /** Where --chat-template came from (its file name, or "--chat-template" for inline text), for errors. */
   chatTemplateSource?: string | null;
   /** --tokenizer-pool-size: tokenizer worker threads (0: tokenize on the server thread). Default 2. */
@@ -88,6 +92,8 @@ export class ServerState {
   readonly defaults: SamplingDefaults;
   /** The parser for tool_choice "auto"; null unless both --enable-auto-tool-choice and --tool-call-parser are set. */
   readonly autoToolParser: ToolParser | null;
+  /** --reasoning-parser, built against the served tokenizer; null without the flag. */
+  readonly reasoningParser: ReasoningParser | null;
   readonly startTime = Math.floor(Date.now() / 1000);
   /** Set on SIGTERM: new requests get a 503 while in-flight ones finish. */
   draining = false;
@@ -115,6 +121,7 @@ export class ServerState {
     this.defaults = config.generationConfig === "auto" ? samplingDefaults(loaded.generationConfig) : {};
     const parser = config.toolCallParser ? getToolParser(config.toolCallParser) : null;
     this.autoToolParser = config.enableAutoToolChoice ? parser : null;
+    this.reasoningParser = config.reasoningParser ? createReasoningParser(config.reasoningParser, loaded.tokenizer) : null;
     this.admission = new Admission(loaded.engine, loaded.config.scheduler.maxNumSeqs, config.maxNumQueuedReqs);
     this.maxSeqsPerRequest = config.maxSeqsPerRequest ?? DEFAULT_MAX_SEQS_PER_REQUEST;
     this.tokenizers = new TokenizerPool(loaded.tokenizer, {

@@ -48,6 +48,7 @@ export const chatCompletionRequestSchema = z.object({
   continue_final_message: z.boolean().nullish(),
   chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
   add_special_tokens: z.boolean().nullish(),
+  include_reasoning: z.boolean().nullish(),
 });
 
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
@@ -63,7 +64,7 @@ export interface ChatToolCall {
 
 export interface ChatChoice {
   index: number;
-  message: { role: "assistant"; content: string | null; tool_calls: ChatToolCall[] };
+  message: { role: "assistant"; content: string | null; reasoning?: string | null; reasoning_content?: string | null; tool_calls: ChatToolCall[] };
   logprobs: { content: ChatLogprobEntry[] } | null;
   finish_reason: string | null;
   stop_reason: number | string | null;
@@ -81,7 +82,7 @@ export interface ChatCompletionResponse {
 
 export interface ChatStreamChoice {
   index: number;
-  delta: { role?: "assistant"; content?: string; tool_calls?: ToolCallDelta[] };
+  delta: { role?: "assistant"; content?: string; reasoning?: string | null; reasoning_content?: string | null; tool_calls?: ToolCallDelta[] };
   logprobs: { content: ChatLogprobEntry[] } | null;
   finish_reason: string | null;
   stop_reason?: number | string | null;

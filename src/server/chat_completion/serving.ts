@@ -1,6 +1,7 @@
 /** Serving /v1/chat/completions: messages → chat template → tokens → engine → one response or SSE chunks. */
 import type { CompletionOutput, RequestOutput } from "../../engine/outputs";
 import type { SamplingParams } from "../../engine/sampling_params";
+import type { RequestReasoning } from "../../reasoning/reasoning_parser";
 import { BadRequestError } from "../errors";
 import { type HttpContext, resolveRequestId } from "../http_context";
 import { chatLogprobs } from "../logprobs";
@@ -16,6 +17,7 @@ import {
   type ChatChoice, type ChatCompletionChunk, type ChatCompletionRequest, type ChatCompletionResponse,
   chatCompletionRequestSchema, type ChatStreamChoice,
 } from "./protocol";
+import { ChoiceReasoningStream, reasoningFields, requestReasoning } from "./reasoning_output";
 import { ChoiceToolStream, choiceMessage } from "./tool_output";
 import { resolveToolMode, type ToolMode } from "./tools";
 
@@ -27,6 +29,8 @@ interface Prepared {
   topLogprobs: number;
   tools: ToolMode;
   constraint: Constraint | null;
+  /** How the output splits into reasoning and answer (--reasoning-parser); null without one. */
+  reasoning: RequestReasoning | null;
 }
 
 /** Handles one chat completion request; returns the JSON body, or an SSE Response when streaming. */
@@ -46,10 +50,12 @@ export async function createChatCompletion(state: ServerState, ctx: HttpContext)
   try {
     const { final, byIndex } = await collectOutputs(outputs);
     const choices: ChatChoice[] = byIndex.map((o) => {
-      const m = choiceMessage(p.tools, o);
+      const split = p.reasoning?.extract(o.text) ?? null;
+      const m = choiceMessage(p.tools, o, split ? split.content : o.text);
+      const reasoning = split ? reasoningFields(split.reasoning, p.req.include_reasoning !== false) : {};
       return {
         index: o.index,
-        message: { role: "assistant", content: m.content, tool_calls: m.toolCalls },
+        message: { role: "assistant", content: m.content, ...reasoning, tool_calls: m.toolCalls },
         logprobs: o.logprobs ? { content: chatLogprobs(state, o.logprobs, p.topLogprobs, p.req.return_tokens_as_token_ids === true) } : null,
         finish_reason: m.finishReason,
         stop_reason: o.stopReason,
@@ -87,7 +93,7 @@ async function prepare(state: ServerState, req: ChatCompletionRequest): Promise<
     // A parser whose call markers are special tokens must see them in the text.
     skipSpecialTokens: tools.parser?.needsSpecialTokens ? false : undefined,
   });
-  return { req, model, promptTokenIds, params, topLogprobs, tools, constraint };
+  return { req, model, promptTokenIds, params, topLogprobs, tools, constraint, reasoning: requestReasoning(state, req, promptTokenIds) };
 }
 
 interface ChunkMeta { id: string; object: "chat.completion.chunk"; created: number; model: string }
@@ -100,6 +106,8 @@ async function* streamChunks(state: ServerState, p: Prepared, meta: ChunkMeta, o
   const latest: CompletionOutput[] = [];
   const parser = p.tools.parser;
   const toolStreams = Array.from({ length: p.params.n }, () => (parser ? new ChoiceToolStream(parser, p.tools.parallel) : null));
+  const reasoningStreams = Array.from({ length: p.params.n }, () => (p.reasoning ? new ChoiceReasoningStream(p.reasoning) : null));
+  const includeReasoning = p.req.include_reasoning !== false;
   const chunk = (choice: ChatStreamChoice | null, o?: CompletionOutput): ChatCompletionChunk => ({
     ...meta, choices: choice ? [choice] : [],
     ...(includeUsage ? { usage: continuous && o ? usage(promptLen, [o]) : null } : {}),
@@ -109,10 +117,15 @@ async function* streamChunks(state: ServerState, p: Prepared, meta: ChunkMeta, o
     for (const o of out.outputs) {
       latest[o.index] = o;
       const newLogprobs = o.newLogprobs && o.newLogprobs.length > 0 ? o.newLogprobs : null;
+      const final = o.finishReason !== null;
+      const reasoningStream = reasoningStreams[o.index];
+      const split = reasoningStream?.step(o.textDelta, final) ?? { reasoning: null, content: o.textDelta };
       const tools = toolStreams[o.index];
-      const delta = tools ? toolDelta(tools, o) : { content: o.textDelta };
-      // A step whose text is held back (a possible stop string or tool-call marker) sends nothing yet.
-      if (!delta.content && delta.tool_calls === undefined && o.finishReason === null && newLogprobs === null) continue;
+      const delta: ChatStreamChoice["delta"] = tools ? toolDelta(tools, split.content ?? "", final)
+        : reasoningStream && split.content === null ? {} : { content: split.content ?? "" };
+      if (split.reasoning !== null && includeReasoning) Object.assign(delta, reasoningFields(split.reasoning, true));
+      // A step whose text is held back (a possible stop string, tag or tool-call marker) sends nothing yet.
+      if (!delta.content && !delta.reasoning && delta.tool_calls === undefined && !final && newLogprobs === null) continue;
       const finishReason = tools ? tools.finishReason(o.finishReason) : o.finishReason;
       yield chunk({
         index: o.index,
@@ -126,8 +139,8 @@ async function* streamChunks(state: ServerState, p: Prepared, meta: ChunkMeta, o
   if (includeUsage) yield { ...chunk(null), usage: usage(promptLen, latest.filter(Boolean)) };
 }
 
-function toolDelta(tools: ChoiceToolStream, o: CompletionOutput): ChatStreamChoice["delta"] {
-  const d = tools.step(o.textDelta, o.finishReason !== null);
+function toolDelta(tools: ChoiceToolStream, content: string, final: boolean): ChatStreamChoice["delta"] {
+  const d = tools.step(content, final);
   const delta: ChatStreamChoice["delta"] = {};
   if (d.content !== null) delta.content = d.content;
   if (d.toolCalls.length > 0) delta.tool_calls = d.toolCalls;

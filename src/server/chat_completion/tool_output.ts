@@ -16,10 +16,13 @@ export interface ChoiceMessage {
   finishReason: string | null;
 }
 
-/** The message of a finished choice under `mode`. */
-export function choiceMessage(mode: ToolMode, o: CompletionOutput): ChoiceMessage {
-  if (mode.parser === null) return { content: o.text, toolCalls: [], finishReason: o.finishReason };
-  const extracted = extractToolCalls(mode.parser, o.text);
+/**
+ * The message of a finished choice under `mode`; `text` is the answer part of the output (after a reasoning
+ * parser took its think block; null when nothing is left).
+ */
+export function choiceMessage(mode: ToolMode, o: CompletionOutput, text: string | null = o.text): ChoiceMessage {
+  if (mode.parser === null || text === null) return { content: text, toolCalls: [], finishReason: o.finishReason };
+  const extracted = extractToolCalls(mode.parser, text);
   const calls = mode.parallel ? extracted.toolCalls : extracted.toolCalls.slice(0, 1);
   const toolCalls = calls.map((c): ChatToolCall => ({ id: makeToolCallId(), type: "function", function: { name: c.name, arguments: c.arguments } }));
   return { content: extracted.content, toolCalls, finishReason: finishReason(o.finishReason, toolCalls.length > 0) };
