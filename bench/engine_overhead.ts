@@ -17,7 +17,7 @@ const { values } = parseArgs({ options: { seqs: { type: "string", default: "1024
 const seqs = Number(values.seqs), inputLen = Number(values["input-len"]), outputLen = Number(values["output-len"]);
 
 const loaded = createEngine(testEngineArgs(tinyModelDir("llama3"), {
-  maxModelLen: inputLen + outputLen, maxNumSeqs: seqs, maxNumBatchedTokens: 16384, kvCacheMemory: 2 * 1024 ** 3, enablePrefixCaching: false,
+  maxModelLen: inputLen + outputLen, maxNumSeqs: seqs, maxNumBatchedTokens: 16384, kvCacheMemory: 2 * 1024 ** 3, enablePrefixCaching: process.env.PREFIX_CACHING !== "0",
 }));
 const { engine, backend } = loaded;
 const b = backend as unknown as Record<string, unknown>;

@@ -11,9 +11,13 @@ export interface ComputedBlocks {
   numTokens: number;
 }
 
+const NO_HITS: ComputedBlocks = Object.freeze({ blocks: Object.freeze([]) as unknown as KVCacheBlock[], numTokens: 0 });
+
 export class KVCacheManager {
   readonly pool: BlockPool;
   private readonly reqBlocks = new Map<string, KVCacheBlock[]>();
+  /** Full blocks of each request already offered to the prefix cache (vLLM's num_cached_block). */
+  private readonly numCachedBlocks = new Map<string, number>();
   /** Prefix-cache counters in tokens, as vLLM reports them. */
   prefixCacheQueries = 0;
   prefixCacheHits = 0;
@@ -51,18 +55,24 @@ export class KVCacheManager {
    * Makes room for `numNewTokens` more tokens after the request's computed ones (plus `computed`, a prefix
    * hit being adopted now). Returns the request's block ids, or null when the pool is too small right now.
    */
-  allocateSlots(req: Request, numNewTokens: number, computed: ComputedBlocks = { blocks: [], numTokens: 0 }): number[] | null {
-    const held = this.reqBlocks.get(req.requestId) ?? [];
+  allocateSlots(req: Request, numNewTokens: number, computed: ComputedBlocks = NO_HITS): number[] | null {
+    let blocks = this.reqBlocks.get(req.requestId);
     const total = req.numComputedTokens + computed.numTokens + numNewTokens;
-    const numNew = Math.ceil(total / this.blockSize) - held.length - computed.blocks.length;
-    const freeAmongHits = computed.blocks.filter((b) => b.refCnt === 0).length;
-    if (numNew > this.pool.numFreeBlocks - freeAmongHits) return null;
-    this.pool.touch(computed.blocks);
-    const blocks = [...held, ...computed.blocks];
-    if (numNew > 0) blocks.push(...this.pool.allocate(numNew)!);
-    this.reqBlocks.set(req.requestId, blocks);
+    const numNew = Math.ceil(total / this.blockSize) - (blocks?.length ?? 0) - computed.blocks.length;
+    // A decode step inside its last block (the common case) changes nothing but the caching below.
+    if (blocks === undefined || numNew > 0 || computed.blocks.length > 0) {
+      let freeAmongHits = 0;
+      for (const b of computed.blocks) if (b.refCnt === 0) freeAmongHits++;
+      if (numNew > this.pool.numFreeBlocks - freeAmongHits) return null;
+      this.pool.touch(computed.blocks);
+      blocks = blocks === undefined ? [...computed.blocks] : blocks.concat(computed.blocks);
+      if (numNew > 0) for (const b of this.pool.allocate(numNew)!) blocks.push(b);
+      this.reqBlocks.set(req.requestId, blocks);
+    }
     this.cacheFullBlocks(req, blocks, total);
-    return blocks.map((b) => b.blockId);
+    const ids = new Array<number>(blocks.length);
+    for (let i = 0; i < blocks.length; i++) ids[i] = blocks[i].blockId;
+    return ids;
   }
 
   /** Releases the request's blocks; its last blocks become the first candidates for eviction. */
@@ -70,6 +80,7 @@ export class KVCacheManager {
     const blocks = this.reqBlocks.get(req.requestId);
     if (!blocks) return;
     this.reqBlocks.delete(req.requestId);
+    this.numCachedBlocks.delete(req.requestId);
     this.pool.free(blocks.slice().reverse());
   }
 
@@ -77,11 +88,15 @@ export class KVCacheManager {
     return this.reqBlocks.size;
   }
 
+  /** Offers the request's newly full blocks to the cache, once each (the count is kept per request). */
   private cacheFullBlocks(req: Request, blocks: readonly KVCacheBlock[], numTokens: number): void {
     if (!this.enableCaching) return;
     const full = Math.min(Math.floor(numTokens / this.blockSize), Math.floor(req.numTokens / this.blockSize));
+    const from = this.numCachedBlocks.get(req.requestId) ?? 0;
+    if (full <= from) return;
     this.updateHashes(req, full);
-    for (let i = 0; i < full; i++) this.pool.cacheBlock(blocks[i], req.blockHashes[i], this.blockTokens(req, i));
+    for (let i = from; i < full; i++) this.pool.cacheBlock(blocks[i], req.blockHashes[i], this.blockTokens(req, i));
+    this.numCachedBlocks.set(req.requestId, full);
   }
 
   /** Extends the request's chained block hashes: sha256(parent hash, block tokens, cache salt on the first block). */

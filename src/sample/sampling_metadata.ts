@@ -93,24 +93,26 @@ export function processorOps(view: SamplingView, vocab: number): Map<number, Op>
 
 /** Packs entries for Backend.sample (vk_sample). Bitmasks of one batch share a width (one tokenizer). */
 export function packSamplingBatch(entries: readonly SamplingEntry[]): SamplingBatch {
+  // One pass over the entries into preallocated arrays: this runs every step for every sequence.
   const n = entries.length;
-  const f64 = (f: (e: SamplingEntry) => number) => Float64Array.from(entries, f);
-  const i32 = (f: (e: SamplingEntry) => number) => Int32Array.from(entries, f);
-  const masks = entries.filter((e) => e.mask !== null).map((e) => e.mask!);
+  const rows = new Int32Array(n), topK = new Int32Array(n), forcedToken = new Int32Array(n), numLogprobs = new Int32Array(n);
+  const temperature = new Float64Array(n), topP = new Float64Array(n), minP = new Float64Array(n), u = new Float64Array(n);
+  const bitmaskRow = new Int32Array(n), opStarts = new Int32Array(n + 1), opTokens: number[] = [], opParams: number[] = [];
+  const masks: Int32Array[] = [];
+  for (let r = 0; r < n; r++) {
+    const e = entries[r];
+    rows[r] = e.row, temperature[r] = e.temperature, topP[r] = e.topP, minP[r] = e.minP, topK[r] = e.topK;
+    u[r] = e.u, forcedToken[r] = e.forcedToken, numLogprobs[r] = e.numLogprobs;
+    bitmaskRow[r] = e.mask ? masks.push(e.mask) - 1 : -1;
+    if (e.ops) for (const [id, o] of e.ops) opTokens.push(id), opParams.push(o[0], o[1], o[2]);
+    opStarts[r + 1] = opTokens.length;
+  }
   const words = masks.length > 0 ? masks[0].length : 0;
   if (masks.some((m) => m.length !== words)) throw new Error("packSamplingBatch: grammar bitmasks of different widths");
-  let maskRow = 0;
-  const bitmaskRow = i32((e) => (e.mask ? maskRow++ : -1));
-  const opStarts = new Int32Array(n + 1), opTokens: number[] = [], opParams: number[] = [];
-  entries.forEach((e, r) => {
-    for (const [id, o] of e.ops ?? []) opTokens.push(id), opParams.push(...o);
-    opStarts[r + 1] = opTokens.length;
-  });
   const bitmasks = masks.length > 0 ? new Int32Array(masks.length * words) : null;
   masks.forEach((m, i) => bitmasks!.set(m, i * words));
   return {
-    rows: i32((e) => e.row), temperature: f64((e) => e.temperature), topP: f64((e) => e.topP), minP: f64((e) => e.minP),
-    topK: i32((e) => e.topK), u: f64((e) => e.u), forcedToken: i32((e) => e.forcedToken), numLogprobs: i32((e) => e.numLogprobs),
+    rows, temperature, topP, minP, topK, u, forcedToken, numLogprobs,
     opStarts, opTokens: Int32Array.from(opTokens), opParams: Float64Array.from(opParams), bitmasks, bitmaskWords: words, bitmaskRow,
   };
 }
