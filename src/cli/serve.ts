@@ -1,6 +1,6 @@
 /** `vllm serve [MODEL]`: the OpenAI-compatible HTTP server, with vLLM's flags and defaults. */
-import { existsSync } from "node:fs";
-import { basename } from "node:path";
+import { existsSync, statSync } from "node:fs";
+import { basename, join } from "node:path";
 import { ENGINE_FLAGS, type EngineArgs, engineArgsFrom } from "../config/engine_args";
 import { createEngine } from "../entrypoints/from_engine_args";
 import { bindListener, startServer } from "../server/api_server";
@@ -10,6 +10,7 @@ import { DEFAULT_MAX_SEQS_PER_REQUEST } from "../server/request_limits";
 import { DEFAULT_CHAT_TEMPLATE_RENDER_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, DEFAULT_TOKENIZER_POOL_SIZE, type ServerConfig, ServerState } from "../server/state";
 import { ModelLoadError } from "../model_loader/errors";
 import { readModelFile } from "../model_loader/model_file";
+import { GENERATION_CONFIG_FILE, type GenerationConfig, loadGenerationConfig, parseGenerationConfigOverride } from "../model_loader/generation_config";
 import { DEFAULT_LIMITS } from "../engine/sampling_params";
 import { REASONING_PARSER_NAMES, ReasoningParserError } from "../reasoning/registry";
 import { TOOL_PARSER_NAMES } from "../tool_parsers/registry";
@@ -38,7 +39,8 @@ const SERVE_FLAGS: FlagSpec[] = [
   { name: "enable-auto-tool-choice", type: "bool", default: false, help: "allow tool_choice \"auto\": the model decides whether to call tools, and --tool-call-parser reads the calls from its output" },
   { name: "tool-call-parser", type: "string", choices: TOOL_PARSER_NAMES, help: "how tool calls are read from the model's output under tool_choice \"auto\"" },
   { name: "reasoning-parser", type: "string", choices: REASONING_PARSER_NAMES, help: "split the model's <think>…</think> block from its answer into reasoning / reasoning_content on /v1/chat/completions" },
-  { name: "generation-config", type: "string", default: "auto", choices: ["auto", "vllm"], help: "auto: generation_config.json's sampling settings are the request defaults; vllm: ignore them" },
+  { name: "generation-config", type: "string", default: "auto", help: "where request defaults for sampling come from: auto (the model's generation_config.json), vllm (none: vLLM's own defaults), or a folder holding a generation_config.json" },
+  { name: "override-generation-config", type: "string", help: "JSON object of generation_config.json fields laid over the --generation-config ones, e.g. '{\"temperature\": 0.5}'" },
   { name: "enable-log-requests", type: "bool", default: false, help: "log each request's prompt size and sampling parameters" },
   { name: "disable-log-stats", type: "bool", default: false, help: "turn off the periodic throughput / queue / KV-cache log line" },
   { name: "log-level", type: "string", default: "info", choices: LOG_LEVELS, help: "least severe level that is logged" },
@@ -206,7 +208,7 @@ function serveArgsFrom(v: Record<string, unknown>): ServeArgs {
       extraApiKeys: apiKeys.slice(1),
       chatTemplate: template?.text ?? null,
       chatTemplateSource: template?.source ?? null,
-      generationConfig: v["generation-config"] as "auto" | "vllm",
+      ...generationConfigFlags(v),
       maxNumQueuedReqs: queued,
       enableLogRequests: v["enable-log-requests"] as boolean,
       maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
@@ -219,6 +221,36 @@ function serveArgsFrom(v: Record<string, unknown>): ServeArgs {
       ...serverFeatureConfig(v),
     },
   };
+}
+
+function generationConfigFlags(v: Record<string, unknown>): Pick<ServerConfig, "generationConfig" | "overrideGenerationConfig"> {
+  const source = v["generation-config"] as string;
+  const generationConfig = source === "auto" || source === "vllm" ? source : generationConfigFolder(source);
+  const raw = v["override-generation-config"] as string | undefined;
+  if (raw === undefined) return { generationConfig, overrideGenerationConfig: null };
+  let json: unknown;
+  try { json = JSON.parse(raw); } catch (e) { throw new ArgError(`argument --override-generation-config: not valid JSON: ${(e as Error).message}`); }
+  try {
+    const override = parseGenerationConfigOverride(json, "--override-generation-config");
+    return { generationConfig, overrideGenerationConfig: override };
+  } catch (e) {
+    if (e instanceof ModelLoadError) throw new ArgError(`argument ${e.message}`);
+    throw e;
+  }
+}
+
+// A folder other than the model's: its generation_config.json gives the defaults (token ids stay the model's).
+function generationConfigFolder(dir: string): GenerationConfig {
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new ArgError(`argument --generation-config: '${dir}' is not auto, vllm or a folder`);
+  try {
+    const g = loadGenerationConfig(dir, null);
+    if (g === null) throw new ArgError(`argument --generation-config: ${join(dir, GENERATION_CONFIG_FILE)}: not found`);
+    return g;
+  } catch (e) {
+    if (e instanceof ModelLoadError) throw new ArgError(`argument --generation-config: ${e.message}`);
+    throw e;
+  }
 }
 
 type LimitFlags = Pick<ServerConfig, "maxSeqsPerRequest" | "limitConcurrency" | "timeoutKeepAlive" | "requestBodyTimeout" | "tokenizerPoolSize" | "chatTemplateRenderTimeout">;

@@ -5,14 +5,55 @@
 import type { ServerConfig } from "../server/state";
 import { ArgError, type FlagSpec } from "./arg_parser";
 
-/** vLLM serve flags that switch server features on (the HTTP layer reads them from ServerConfig). */
+/** vLLM serve flags of the HTTP layer (read from ServerConfig). */
 export const SERVER_FEATURE_FLAGS: FlagSpec[] = [
   { name: "enable-tokenizer-info-endpoint", type: "bool", default: false, help: "serve GET /tokenizer_info: the tokenizer's configuration and chat template" },
+  { name: "allowed-origins", type: "string", default: '["*"]', help: "CORS: origins browsers may call from, a JSON list (\"*\": any)" },
+  { name: "allowed-methods", type: "string", default: '["*"]', help: "CORS: methods a preflight allows, a JSON list (\"*\": any)" },
+  { name: "allowed-headers", type: "string", default: '["*"]', help: "CORS: request headers a preflight allows, a JSON list (\"*\": any)" },
+  { name: "allow-credentials", type: "bool", default: false, help: "CORS: allow cookies and auth headers from other origins (answers name the origin instead of *)" },
+  { name: "root-path", type: "string", help: "the path prefix a reverse proxy strips before requests arrive (e.g. /llm); the OpenAPI document's server URL" },
+  { name: "max-log-len", type: "int", help: "most prompt characters and token ids the --enable-log-requests debug line shows (default: all)" },
 ];
 
-/** The ServerConfig fields SERVER_FEATURE_FLAGS set. */
-export function serverFeatureConfig(values: Record<string, unknown>): Pick<ServerConfig, "enableTokenizerInfoEndpoint"> {
-  return { enableTokenizerInfoEndpoint: values["enable-tokenizer-info-endpoint"] === true };
+type FeatureConfig = Pick<ServerConfig, "enableTokenizerInfoEndpoint" | "cors" | "rootPath" | "maxLogLen">;
+
+/** The ServerConfig fields SERVER_FEATURE_FLAGS set; a bad value is an ArgError naming its flag. */
+export function serverFeatureConfig(values: Record<string, unknown>): FeatureConfig {
+  const maxLogLen = (values["max-log-len"] as number | undefined) ?? null;
+  if (maxLogLen !== null && maxLogLen < 0) throw new ArgError(`argument --max-log-len: must be non-negative, got ${maxLogLen}`);
+  return {
+    enableTokenizerInfoEndpoint: values["enable-tokenizer-info-endpoint"] === true,
+    cors: {
+      allowedOrigins: jsonList(values, "allowed-origins", (o) => o === "*" || /^[a-z][a-z0-9+.-]*:\/\/[^\s/]+$|^null$/i.test(o), "an origin such as https://app.example.com (scheme://host[:port], no path), \"null\" or \"*\""),
+      allowedMethods: jsonList(values, "allowed-methods", (m) => m === "*" || HTTP_TOKEN.test(m), "an HTTP method such as GET or \"*\""),
+      allowedHeaders: jsonList(values, "allowed-headers", (h) => h === "*" || HTTP_TOKEN.test(h), "a header name such as Authorization or \"*\""),
+      allowCredentials: values["allow-credentials"] === true,
+    },
+    rootPath: rootPath(values["root-path"] as string | undefined),
+    maxLogLen,
+  };
+}
+
+const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+// vLLM reads these flags as JSON lists.
+function jsonList(values: Record<string, unknown>, flag: string, ok: (item: string) => boolean, what: string): string[] {
+  const raw = values[flag] as string;
+  let list: unknown;
+  try { list = JSON.parse(raw); } catch { list = undefined; }
+  if (!Array.isArray(list) || list.some((x) => typeof x !== "string"))
+    throw new ArgError(`argument --${flag}: must be a JSON list of strings, e.g. '["*"]', got '${raw}'`);
+  const bad = (list as string[]).find((x) => !ok(x));
+  if (bad !== undefined) throw new ArgError(`argument --${flag}: '${bad}' is not ${what}`);
+  return list as string[];
+}
+
+function rootPath(raw: string | undefined): string {
+  if (raw === undefined || raw === "") return "";
+  if (!/^(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+$/.test(raw))
+    throw new ArgError(`argument --root-path: must be a URL path such as /llm (starting with /, no trailing /, query or spaces), got '${raw}'`);
+  return raw;
 }
 
 interface CompatFlag extends FlagSpec {
@@ -38,8 +79,6 @@ export const COMPAT_FLAGS: CompatFlag[] = [
   { name: "distributed-executor-backend", type: "string", help: "accepted, no effect: one process, no distributed executor", check: noEffect("one process, no distributed executor") },
   { name: "disable-frontend-multiprocessing", type: "bool", help: "accepted, no effect: the server and engine always share one process", check: noEffect("the server and engine always share one process") },
   { name: "max-seq-len-to-capture", type: "int", help: "accepted, no effect: no backend captures graphs yet", check: noEffect("no backend captures graphs yet") },
-  { name: "root-path", type: "string", help: "accepted, no effect: routes stay at / (as behind a proxy that strips the prefix); /docs does not carry the prefix", check: noEffect("routes stay at / (as behind a proxy that strips the prefix); /docs does not carry the prefix") },
-  { name: "max-log-len", type: "int", help: "accepted, no effect: logs never carry prompt text (--enable-log-requests logs the prompt's token count), so there is nothing to truncate", check: noEffect("logs never carry prompt text (--enable-log-requests logs the prompt's token count), so there is nothing to truncate") },
   {
     name: "tokenizer-mode", type: "string", help: "auto or hf accepted with a warning (the model's tokenizer.json is always used); others are refused",
     check: (v) => {

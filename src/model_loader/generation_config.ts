@@ -81,3 +81,28 @@ function vocabSizeOf(dir: string): number | null {
   const v = typeof config === "object" && config !== null ? (config as Record<string, unknown>).vocab_size : undefined;
   return Number.isSafeInteger(v) && (v as number) > 0 ? (v as number) : null;
 }
+
+/** The sampling fields of generation_config.json (HF names), the ones that become request defaults. */
+export const SAMPLING_DEFAULT_FIELDS = ["temperature", "top_p", "top_k", "min_p", "repetition_penalty", "max_new_tokens"] as const;
+
+/** generation_config.json values merged over a loaded one, as --override-generation-config gives them. */
+export interface GenerationConfigOverride {
+  config: Partial<Pick<GenerationConfig, "temperature" | "topP" | "topK" | "minP" | "repetitionPenalty" | "maxNewTokens">>;
+  /** Keys of the override that are not sampling defaults, so change nothing. */
+  ignoredKeys: string[];
+}
+
+/** Validates an override object (HF field names) with the file's own rules; `source` names it in errors. */
+export function parseGenerationConfigOverride(json: unknown, source: string): GenerationConfigOverride {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) throw new ModelLoadError(source, "must be a JSON object of generation_config.json fields");
+  const g = parseGenerationConfig(json, source);
+  const set = Object.keys(json);
+  const config: GenerationConfigOverride["config"] = {};
+  if (g.temperature !== null) config.temperature = g.temperature;
+  if (g.topP !== null) config.topP = g.topP;
+  if (g.topK !== null) config.topK = g.topK;
+  if (g.minP !== null) config.minP = g.minP;
+  if (g.repetitionPenalty !== null) config.repetitionPenalty = g.repetitionPenalty;
+  if (g.maxNewTokens !== null) config.maxNewTokens = g.maxNewTokens;
+  return { config, ignoredKeys: set.filter((k) => !(SAMPLING_DEFAULT_FIELDS as readonly string[]).includes(k)) };
+}

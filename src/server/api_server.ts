@@ -8,6 +8,7 @@ import { Elysia } from "elysia";
 import { VERSION } from "../version";
 import { chatRouter } from "./chat_completion/router";
 import { completionRouter } from "./completion/router";
+import { Cors, DEFAULT_CORS } from "./cors";
 import { AuthenticationError, BadRequestError, errorResponse, NotFoundError, type OpenAIError, ServiceUnavailableError, toOpenAIError } from "./errors";
 import { healthRouter } from "./health/router";
 import { bindConnection, DEFAULT_TIMEOUT_KEEP_ALIVE_S, defaultConcurrencyLimit, isHeld, PROBE_PATHS } from "./connection_limits";
@@ -58,6 +59,8 @@ export function buildApp(state: ServerState) {
       documentation: {
         info: { title: "vllm-bun", version: VERSION, description: "OpenAI-compatible API of vllm-bun (vLLM's endpoints, parameters and errors)." },
         paths: openApiPaths() as never,
+        // Behind a proxy that strips --root-path, the document's "try it" requests must carry it (as FastAPI's root_path).
+        ...(state.config.rootPath ? { servers: [{ url: state.config.rootPath }] } : {}),
       },
     }))
     .use(healthRouter(state))
@@ -95,22 +98,25 @@ export function startServer(state: ServerState, opts: ListenOptions, bound: Serv
   const app = buildApp(state);
   const keepAlive = state.config.timeoutKeepAlive ?? DEFAULT_TIMEOUT_KEEP_ALIVE_S;
   const limit = state.config.limitConcurrency === undefined ? defaultConcurrencyLimit() : state.config.limitConcurrency;
-  const handlers = {
-    fetch: async (request: Request, srv: Server<undefined>) => {
-      let canonical: Request;
-      try { canonical = canonicalRequest(request); } catch { return errorResponse(new BadRequestError("malformed request URL"), {}); }
-      if (limit !== null && srv.pendingRequests > limit && !PROBE_PATHS.has(canonicalPath(canonical.url) ?? "")) return overLimit(srv, limit);
-      // While the app works on a request its connection may be silent (a body is bounded by its own deadline,
-      // in request_body.ts); after the answer it idles under the keep-alive timeout, unless a stream holds it.
-      bindConnection(canonical, (seconds) => srv.timeout(request, seconds), keepAlive);
-      srv.timeout(request, 0);
-      const response = await app.handle(canonical);
-      if (!isHeld(canonical)) srv.timeout(request, keepAlive);
-      const ip = srv.requestIP(request)?.address ?? "-";
-      state.log.info(`${ip} "${request.method} ${pathOf(request.url)}" ${response.status}`, response.headers.get(REQUEST_ID_HEADER) ?? undefined);
-      return response;
-    },
+  const cors = new Cors(state.config.cors ?? DEFAULT_CORS);
+  const route = async (request: Request, srv: Server<undefined>): Promise<Response> => {
+    let canonical: Request;
+    try { canonical = canonicalRequest(request); } catch { return errorResponse(new BadRequestError("malformed request URL"), {}); }
+    if (limit !== null && srv.pendingRequests > limit && !PROBE_PATHS.has(canonicalPath(canonical.url) ?? "")) return overLimit(srv, limit);
+    // Browsers send preflights without credentials, so they are answered before auth.
+    const preflight = cors.preflight(canonical);
+    if (preflight !== null) return preflight;
+    // While the app works on a request its connection may be silent (a body is bounded by its own deadline,
+    // in request_body.ts); after the answer it idles under the keep-alive timeout, unless a stream holds it.
+    bindConnection(canonical, (seconds) => srv.timeout(request, seconds), keepAlive);
+    srv.timeout(request, 0);
+    const response = await app.handle(canonical);
+    if (!isHeld(canonical)) srv.timeout(request, keepAlive);
+    const ip = srv.requestIP(request)?.address ?? "-";
+    state.log.info(`${ip} "${request.method} ${pathOf(request.url)}" ${response.status}`, response.headers.get(REQUEST_ID_HEADER) ?? undefined);
+    return response;
   };
+  const handlers = { fetch: async (request: Request, srv: Server<undefined>) => cors.apply(request, await route(request, srv)) };
   const server = bound ?? bindListener({ host: opts.host, port: opts.port, keepAliveS: keepAlive, maxBodyBytes: state.config.maxBodyBytes });
   server.reload(handlers);
   const stopStats = opts.logStats === false ? () => {} : startStatLogger(state);

@@ -58,4 +58,15 @@ export function logReceived(state: ServerState, requestId: string, promptTokenId
   const { logitBias, ...rest } = params;
   const shown = { ...rest, logitBias: logitBias ? Object.fromEntries(logitBias) : null };
   state.log.info(`Received request: ${promptTokenIds.length} prompt tokens, params: ${JSON.stringify(shown)}`, requestId);
+  if (state.log.enabled("debug")) logPrompt(state, requestId, promptTokenIds);
+}
+
+// The prompt itself only at debug level (it may be private), cut to --max-log-len characters and token ids.
+function logPrompt(state: ServerState, requestId: string, promptTokenIds: readonly number[]): void {
+  const max = state.config.maxLogLen ?? null;
+  const ids = max === null ? promptTokenIds : promptTokenIds.slice(0, max);
+  // Decoding only the first max tokens keeps the line cheap for a long prompt; they hold about max characters or more.
+  const text = state.tokenizer.decode(ids);
+  const prompt = max === null ? text : text.slice(0, max);
+  state.log.debug(`Request prompt: ${JSON.stringify(prompt)}, prompt_token_ids: [${ids.join(", ")}]`, requestId);
 }

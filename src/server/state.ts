@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { AsyncLLM } from "../engine/async_llm";
 import type { LoadedEngine } from "../entrypoints/from_engine_args";
 import type { SamplingLimits } from "../engine/sampling_params";
-import type { GenerationConfig } from "../model_loader/generation_config";
+import { type GenerationConfig, type GenerationConfigOverride, SAMPLING_DEFAULT_FIELDS } from "../model_loader/generation_config";
 import type { ModelConfig } from "../model_loader/model_config";
 import type { Tokenizer } from "../tokenizer/tokenizer";
 import { TokenizerPool } from "../tokenizer/tokenizer_pool";
@@ -13,6 +13,7 @@ import { getToolParser } from "../tool_parsers/registry";
 import type { ToolParser } from "../tool_parsers/tool_parser";
 import { Admission, type Reservation } from "./admission";
 import { ApiKeyChecker } from "./auth";
+import type { CorsConfig } from "./cors";
 import { DEFAULT_REQUEST_BODY_TIMEOUT_S } from "./connection_limits";
 import { modelNotFound, ServiceUnavailableError } from "./errors";
 import type { Logger } from "./logger";
@@ -32,8 +33,13 @@ export interface ServerConfig {
   extraApiKeys?: readonly string[];
   /** Overrides the tokenizer's chat template (--chat-template). */
   chatTemplate: string | null;
-  /** "auto" applies generation_config.json's sampling defaults; "vllm" ignores them. */
-  generationConfig: "auto" | "vllm";
+  /**
+   * Where request defaults for sampling come from (--generation-config): "auto" the model's
+   * generation_config.json, "vllm" none, or one read from another folder.
+   */
+  generationConfig: "auto" | "vllm" | GenerationConfig;
+  /** --override-generation-config: fields laid over those defaults (also under "vllm"). */
+  overrideGenerationConfig?: GenerationConfigOverride | null;
   /** Past this many sequences waiting beyond --max-num-seqs new requests get a 503; null = no cap. */
   maxNumQueuedReqs: number | null;
   maxLogprobs: number;
@@ -63,6 +69,12 @@ export interface ServerConfig {
   limitConcurrency?: number | null;
   /** --enable-tokenizer-info-endpoint: serve GET /tokenizer_info. */
   enableTokenizerInfoEndpoint?: boolean;
+  /** --allowed-origins, --allowed-methods, --allowed-headers, --allow-credentials; default vLLM's (anything, no credentials). */
+  cors?: CorsConfig;
+  /** --root-path: the prefix a proxy strips before requests reach the server; the OpenAPI document names it. */
+  rootPath?: string;
+  /** --max-log-len: most prompt characters and token ids a request's debug log line shows; null = all. */
+  maxLogLen?: number | null;
   /** VLLM_ENGINE_ITERATION_TIMEOUT_S in ms: with work pending and no progress this long, /health answers 503. */
   engineIterationTimeoutMs?: number;
 }
@@ -118,7 +130,11 @@ export class ServerState {
     this.limits = {
       maxLogprobs: config.maxLogprobs, maxN: config.maxN, maxStopStrings: config.maxStopStrings, vocabSize: loaded.modelConfig.vocabSize,
     };
-    this.defaults = config.generationConfig === "auto" ? samplingDefaults(loaded.generationConfig) : {};
+    this.defaults = requestDefaults(config, loaded.generationConfig);
+    if (Object.keys(this.defaults).length > 0)
+      log.info(`default sampling parameters from ${defaultsSource(config)} (--generation-config vllm ignores the model's): ${JSON.stringify(this.defaults)}`);
+    for (const key of config.overrideGenerationConfig?.ignoredKeys ?? [])
+      log.warning(`--override-generation-config: '${key}' has no effect; only ${SAMPLING_DEFAULT_FIELDS.join(", ")} become request defaults`);
     const parser = config.toolCallParser ? getToolParser(config.toolCallParser) : null;
     this.autoToolParser = config.enableAutoToolChoice ? parser : null;
     this.reasoningParser = config.reasoningParser ? createReasoningParser(config.reasoningParser, loaded.tokenizer) : null;
@@ -197,14 +213,30 @@ export function randomRequestId(): string {
   return randomUUID().replaceAll("-", "");
 }
 
-function samplingDefaults(g: GenerationConfig | null): SamplingDefaults {
+// vLLM's rule: the chosen file's sampling fields, then the override's on top (even under "vllm").
+function requestDefaults(config: ServerConfig, modelFile: GenerationConfig | null): SamplingDefaults {
+  const g = config.generationConfig;
+  const file = g === "auto" ? modelFile : g === "vllm" ? null : g;
+  return { ...samplingDefaults(file), ...samplingDefaults(config.overrideGenerationConfig?.config ?? null) };
+}
+
+function defaultsSource(config: ServerConfig): string {
+  const g = config.generationConfig;
+  const file = g === "auto" ? "the model's generation_config.json" : g === "vllm" ? null : "--generation-config";
+  const over = config.overrideGenerationConfig ? "--override-generation-config" : null;
+  return [file, over].filter((x) => x !== null).join(" and ");
+}
+
+type SamplingFields = Partial<Pick<GenerationConfig, "temperature" | "topP" | "topK" | "minP" | "repetitionPenalty" | "maxNewTokens">>;
+
+function samplingDefaults(g: SamplingFields | null): SamplingDefaults {
   if (g === null) return {};
   const d: SamplingDefaults = {};
-  if (g.temperature !== null) d.temperature = g.temperature;
-  if (g.topP !== null) d.topP = g.topP;
-  if (g.topK !== null) d.topK = g.topK;
-  if (g.minP !== null) d.minP = g.minP;
-  if (g.repetitionPenalty !== null) d.repetitionPenalty = g.repetitionPenalty;
-  if (g.maxNewTokens !== null) d.maxTokens = g.maxNewTokens;
+  if (g.temperature != null) d.temperature = g.temperature;
+  if (g.topP != null) d.topP = g.topP;
+  if (g.topK != null) d.topK = g.topK;
+  if (g.minP != null) d.minP = g.minP;
+  if (g.repetitionPenalty != null) d.repetitionPenalty = g.repetitionPenalty;
+  if (g.maxNewTokens != null) d.maxTokens = g.maxNewTokens;
   return d;
 }

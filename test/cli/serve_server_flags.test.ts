@@ -38,3 +38,36 @@ describe("--reasoning-parser", () => {
     expect(unknown.err).toContain("--reasoning-parser: invalid choice: 'nope'");
   }, 60_000);
 });
+
+describe("CORS flags", () => {
+  test("vLLM's defaults: any origin, method and header, no credentials", () => {
+    expect(parsed([]).serve.config.cors).toEqual({ allowedOrigins: ["*"], allowedMethods: ["*"], allowedHeaders: ["*"], allowCredentials: false });
+  });
+
+  test("JSON lists as vLLM takes them", () => {
+    const c = parsed(["--allowed-origins", '["https://a.example", "http://localhost:3000"]', "--allowed-methods", '["GET", "POST"]',
+      "--allowed-headers", '["Authorization", "X-Request-Id"]', "--allow-credentials"]).serve.config.cors;
+    expect(c).toEqual({ allowedOrigins: ["https://a.example", "http://localhost:3000"], allowedMethods: ["GET", "POST"], allowedHeaders: ["Authorization", "X-Request-Id"], allowCredentials: true });
+  });
+
+  test("a value that is not a JSON list of valid items is an error naming the flag", () => {
+    const cases: [string[], RegExp][] = [
+      [["--allowed-origins", "https://a.example"], /--allowed-origins: must be a JSON list of strings/],
+      [["--allowed-origins", '["https://a.example/path"]'], /--allowed-origins: 'https:\/\/a.example\/path' is not an origin/],
+      [["--allowed-origins", "[1]"], /--allowed-origins: must be a JSON list of strings/],
+      [["--allowed-methods", '["GET POST"]'], /--allowed-methods: 'GET POST' is not an HTTP method/],
+      [["--allowed-headers", '{"a": 1}'], /--allowed-headers: must be a JSON list of strings/],
+      [["--allowed-headers", '["bad header"]'], /--allowed-headers: 'bad header' is not a header name/],
+    ];
+    for (const [argv, message] of cases) {
+      expect(() => parsed(argv)).toThrow(ArgError);
+      expect(() => parsed(argv)).toThrow(message);
+    }
+  });
+
+  test("a bad CORS flag stops `vllm serve` with exit 2", () => {
+    const r = runSync([dir, "--allowed-methods", "GET"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("--allowed-methods: must be a JSON list of strings");
+  }, 60_000);
+});

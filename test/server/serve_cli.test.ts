@@ -71,7 +71,7 @@ describe("vllm serve flags", () => {
       [["--tensor-parallel-size", "2"], "--tensor-parallel-size: 2 is not supported yet"],
       [["--gpu-memory-utilization", "1.5"], "--gpu-memory-utilization: must be in (0, 1]"],
       [["--dtype", "int3"], "--dtype: invalid choice"],
-      [["--generation-config", "other"], "--generation-config: invalid choice"],
+      [["--generation-config", "other"], "--generation-config: 'other' is not auto, vllm or a folder"],
       [["--chat-template", "/no/such/file.jinja"], "--chat-template"],
       [[dir, "extra-positional"], "unrecognized arguments: extra-positional"],
     ];
