@@ -194,8 +194,7 @@ enum { SK_GROUPS = (SKINNY_M + SK_MR - 1) / SK_MR };
 typedef vkf sk_acc[SK_GROUPS][SK_NR][SK_MR];
 
 /* acc: memory the caller owns; as a local array gcc keeps every group's accumulators live and spills them. */
-VK_INLINE void skinny_cols(const mm_job* j, int c0, const int m, const int nr, const int dtype, sk_acc* accp) {
-  enum { GROUPS = SK_GROUPS };
+VK_INLINE void skinny_cols(const mm_job* j, int c0, int m, const int nr, const int dtype, sk_acc* accp) {
   const int64_t k = j->k, n = j->n, kv = skinny_kv(k, dtype);
   const int groups = (m + SK_MR - 1) / SK_MR;
   const int64_t kc = groups == 1 ? VK_MAX(kv, 1) : SK_KC;
@@ -205,13 +204,18 @@ VK_INLINE void skinny_cols(const mm_job* j, int c0, const int m, const int nr, c
       for (int r = 0; r < SK_MR; r++) acc[g][c][r] = vkf_zero();
   for (int64_t k0 = 0; k0 < kv; k0 += kc) {
     const int len = (int)VK_MIN(kc, kv - k0);
-    /* Spelled out, so each group's row count is a constant and its accumulators stay in registers. */
-#define GROUP(g)                                                                                              \
-  if ((g) < groups)                                                                                           \
-    skinny_tile(acc[(g) < GROUPS ? (g) : 0], skinny_xp(j->xp, (g) * SK_MR, VK_MIN(SK_MR, m - (g) * SK_MR), kv, k0, dtype), \
-                VK_MIN(SK_MR, m - (g) * SK_MR), j->w, (int64_t)c0 * k + k0, k, len, nr, dtype, (g) == 0);
-    GROUP(0) GROUP(1) GROUP(2) GROUP(3)
-#undef GROUP
+    for (int g = 0; g < groups; g++) {
+      const int mr = VK_MIN(SK_MR, m - g * SK_MR);
+      const float* xp = skinny_xp(j->xp, g * SK_MR, mr, kv, k0, dtype);
+      const int64_t w0 = (int64_t)c0 * k + k0;
+      /* A constant row count per case, so the group's accumulators stay in registers. */
+      switch (mr) {
+#define CASE(R) \
+  case R: skinny_tile(acc[g], xp, R, j->w, w0, k, len, nr, dtype, g == 0); break;
+        CASE(1) CASE(2) CASE(3) CASE(4)
+#undef CASE
+      }
+    }
   }
   for (int g = 0; g < groups; g++) {
     for (int c = 0; c < nr; c++) {
@@ -225,32 +229,22 @@ VK_INLINE void skinny_cols(const mm_job* j, int c0, const int m, const int nr, c
   }
 }
 
-VK_INLINE void skinny_typed(const mm_job* j, int n0, int n1, const int m, const int dtype) {
+VK_INLINE void skinny_typed(const mm_job* j, int n0, int n1, int m, const int dtype) {
   sk_acc* acc = vk_scratch(0, sizeof(sk_acc));
   int c = n0;
   for (; c + SK_NR <= n1; c += SK_NR) skinny_cols(j, c, m, SK_NR, dtype, acc);
   for (; c < n1; c++) skinny_cols(j, c, m, 1, dtype, acc);
 }
 
-VK_INLINE void skinny_m(const mm_job* j, int n0, int n1, const int dtype) {
-  switch (j->m) {
-#define CASE(M) \
-  case M: skinny_typed(j, n0, n1, M, dtype); break;
-    CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8) CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14)
-    CASE(15) CASE(16)
-#undef CASE
-  }
-}
-
 static void skinny_range(void* arg, int n0, int n1) {
   const mm_job* j = arg;
 #ifdef VK_DPBF16
-  if (j->wdtype == VK_DP_BF16) skinny_m(j, n0, n1, VK_DP_BF16);
+  if (j->wdtype == VK_DP_BF16) skinny_typed(j, n0, n1, j->m, VK_DP_BF16);
   else
 #endif
-  if (j->wdtype == VK_BF16) skinny_m(j, n0, n1, VK_BF16);
-  else if (j->wdtype == VK_F16) skinny_m(j, n0, n1, VK_F16);
-  else skinny_m(j, n0, n1, VK_F32);
+  if (j->wdtype == VK_BF16) skinny_typed(j, n0, n1, j->m, VK_BF16);
+  else if (j->wdtype == VK_F16) skinny_typed(j, n0, n1, j->m, VK_F16);
+  else skinny_typed(j, n0, n1, j->m, VK_F32);
 }
 
 /* ---- m == 1 (batch-1 decode) ---- */
