@@ -6,19 +6,10 @@ import type { Tensor } from "../../src/backend/backend";
 import { CpuBackend } from "../../src/backend/cpu/cpu_backend";
 import { encode } from "../../src/demo/random_model";
 import type { TensorInfo } from "../../src/model_loader/safetensors";
+import { type Rand, rng } from "../support/rng";
 
 const cpu = new CpuBackend({ numThreads: 2 });
 
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return (lo = -1, hi = 1) => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return lo + (hi - lo) * (s / 4294967296);
-  };
-}
-type Rand = ReturnType<typeof rng>;
 
 const DTYPES = { BF16: "bfloat16", F16: "float16", F32: "float32" } as const;
 type WDtype = keyof typeof DTYPES;

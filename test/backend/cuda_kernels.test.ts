@@ -9,6 +9,7 @@ import { CpuBackend } from "../../src/backend/cpu/cpu_backend";
 import { CudaBackend, fromBf16, toBf16 } from "../../src/backend/cuda/cuda_backend";
 import { probeCuda } from "../../src/backend/cuda/cuda_library";
 import type { TensorInfo } from "../../src/model_loader/safetensors";
+import { type Rand, rng } from "../support/rng";
 
 const probe = probeCuda();
 const cuda = probe.ok ? new CudaBackend(probe.kernels) : null;
@@ -16,16 +17,6 @@ const cpu = cuda ? new CpuBackend({ numThreads: navigator.hardwareConcurrency })
 
 // ---- inputs ----
 
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return (lo = -1, hi = 1) => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return lo + (hi - lo) * (s / 4294967296);
-  };
-}
-type Rand = ReturnType<typeof rng>;
 
 /** n uniform values in [lo, hi), rounded to bf16 so the CPU's f32 copy holds exactly what the GPU holds. */
 function bf16Values(r: Rand, n: number, lo = -1, hi = 1): Float32Array {
