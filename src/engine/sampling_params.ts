@@ -25,6 +25,8 @@ export interface SamplingParams {
   logprobs: number | null; // top-K logprobs per generated token
   promptLogprobs: number | null;
   logitBias: Map<number, number> | null;
+  /** bad_words as token id sequences: a sequence's last token is banned wherever the output ends with the rest. */
+  badWordsTokenIds: number[][];
   skipSpecialTokens: boolean;
   // --- structured outputs ---
   structuredOutputs: StructuredOutputsParams | null;
@@ -57,8 +59,12 @@ export const DEFAULT_LIMITS: SamplingLimits = { maxLogprobs: 20, maxN: 128, maxS
 export const DEFAULT_SAMPLING_PARAMS: SamplingParams = {
   n: 1, temperature: 1, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1, presencePenalty: 0, frequencyPenalty: 0,
   maxTokens: 16, minTokens: 0, stop: [], stopTokenIds: [], includeStopStrInOutput: false, ignoreEos: false,
-  seed: null, logprobs: null, promptLogprobs: null, logitBias: null, skipSpecialTokens: true, structuredOutputs: null,
+  seed: null, logprobs: null, promptLogprobs: null, logitBias: null, badWordsTokenIds: [], skipSpecialTokens: true, structuredOutputs: null,
 };
+
+/** bad_words bounds: sequences per request and tokens per sequence. */
+export const MAX_BAD_WORDS = 128;
+export const MAX_BAD_WORD_TOKENS = 64;
 
 /** Fills defaults and validates every field; throws SamplingParamsError naming the field. */
 export function makeSamplingParams(p: Partial<SamplingParams>, limits: SamplingLimits = DEFAULT_LIMITS): SamplingParams {
@@ -91,6 +97,11 @@ export function makeSamplingParams(p: Partial<SamplingParams>, limits: SamplingL
       checkTokenId("logit_bias", id, limits.vocabSize);
       num("logit_bias", b); if (Math.abs(b) > 100) bad("logit_bias", `values must be in [-100, 100], got ${b}`);
     }
+  }
+  if (!Array.isArray(s.badWordsTokenIds) || s.badWordsTokenIds.length > MAX_BAD_WORDS) bad("bad_words", `must be a list of at most ${MAX_BAD_WORDS} token sequences`);
+  for (const seq of s.badWordsTokenIds) {
+    if (!Array.isArray(seq) || seq.length === 0 || seq.length > MAX_BAD_WORD_TOKENS) bad("bad_words", `each word must be 1 to ${MAX_BAD_WORD_TOKENS} tokens`);
+    for (const id of seq) checkTokenId("bad_words", id, limits.vocabSize);
   }
   if (s.structuredOutputs !== null) checkStructuredOutputs(s.structuredOutputs);
   return s;

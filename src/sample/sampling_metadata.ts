@@ -72,7 +72,8 @@ function numOutputTokens(view: SamplingView): number {
  */
 export function processorOps(view: SamplingView, vocab: number): Map<number, Op> | null {
   const p = view.samplingParams, masked = numOutputTokens(view) < p.minTokens;
-  if (!p.logitBias && !masked && p.repetitionPenalty === 1 && p.presencePenalty === 0 && p.frequencyPenalty === 0) return null;
+  const banned = bannedWordTokens(view);
+  if (!p.logitBias && !masked && banned.length === 0 && p.repetitionPenalty === 1 && p.presencePenalty === 0 && p.frequencyPenalty === 0) return null;
   const ops = new Map<number, Op>();
   const op = (id: number): Op => {
     let o = ops.get(id);
@@ -81,6 +82,7 @@ export function processorOps(view: SamplingView, vocab: number): Map<number, Op>
   };
   if (p.logitBias) for (const [id, b] of p.logitBias) op(id)[0] = b;
   if (masked) for (const id of p.ignoreEos ? p.stopTokenIds : [...p.stopTokenIds, ...view.eosTokenIds]) op(id)[0] = -Infinity;
+  for (const id of banned) op(id)[0] = -Infinity;
   if (p.repetitionPenalty !== 1) for (const id of view.tokenIds) op(id)[1] = p.repetitionPenalty;
   if (p.presencePenalty !== 0 || p.frequencyPenalty !== 0) {
     const counts = new Map<number, number>();
@@ -89,6 +91,24 @@ export function processorOps(view: SamplingView, vocab: number): Map<number, Op>
   }
   for (const id of ops.keys()) if (!(id >= 0 && id < vocab)) ops.delete(id);
   return ops.size > 0 ? ops : null;
+}
+
+/**
+ * vLLM's bad_words rule: a word's last token is banned when the output so far ends with the word's other
+ * tokens (a one-token word is always banned). Only generated tokens count, not the prompt.
+ */
+export function bannedWordTokens(view: SamplingView): number[] {
+  const words = view.samplingParams.badWordsTokenIds;
+  if (words.length === 0) return [];
+  const out: number[] = [], start = view.numPromptTokens, n = view.tokenIds.length - start;
+  for (const w of words) {
+    const prefix = w.length - 1;
+    if (prefix > n) continue;
+    let match = true;
+    for (let j = 0; j < prefix && match; j++) match = view.tokenIds[start + n - prefix + j] === w[j];
+    if (match) out.push(w[prefix]);
+  }
+  return out;
 }
 
 /** Packs entries for Backend.sample (vk_sample). Bitmasks of one batch share a width (one tokenizer). */

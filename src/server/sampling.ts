@@ -3,7 +3,8 @@
  * SamplingParams (with generation_config defaults, the context-length check and the request's constraint).
  */
 import { z } from "zod";
-import { makeSamplingParams, type SamplingParams, type StructuredOutputsParams } from "../engine/sampling_params";
+import { MAX_BAD_WORD_TOKENS, MAX_BAD_WORDS, makeSamplingParams, type SamplingParams, type StructuredOutputsParams } from "../engine/sampling_params";
+import type { Tokenizer } from "../tokenizer/tokenizer";
 import { BadRequestError } from "./errors";
 import type { ServerState } from "./state";
 import { structuredOutputFields } from "./structured_outputs";
@@ -47,8 +48,10 @@ export const samplingFields = {
   spaces_between_special_tokens: bool,
   // Logprob tokens as "token_id:N" (for clients that re-tokenize nothing).
   return_tokens_as_token_ids: bool,
+  // Words whose tokens may not be generated (vLLM's rule: see badWordsTokenIds); bounded per request.
+  bad_words: z.array(z.string().min(1, "bad_words entries must not be empty").max(256, "bad_words entries must be at most 256 characters"))
+    .max(MAX_BAD_WORDS / 2, `bad_words may hold at most ${MAX_BAD_WORDS / 2} words`).nullish(),
   // Refused (see rejectUnsupported) rather than silently ignored.
-  bad_words: z.array(z.string()).nullish(),
   allowed_token_ids: z.array(z.number().int()).nullish(),
   ...structuredOutputFields,
 };
@@ -62,8 +65,7 @@ export function rejectUnsupported(r: SamplingFields): void {
   // vLLM's check and message: a priority other than 0 needs --scheduling-policy priority, which is not built yet.
   if (r.priority !== null && r.priority !== undefined && r.priority !== 0)
     throw new BadRequestError(`Got priority ${r.priority} but Priority scheduling is not enabled.`, "priority");
-  for (const field of ["bad_words", "allowed_token_ids"] as const)
-    if (r[field] !== null && r[field] !== undefined) throw new BadRequestError(`${field} is not supported yet`, field);
+  if (r.allowed_token_ids !== null && r.allowed_token_ids !== undefined) throw new BadRequestError("allowed_token_ids is not supported yet", "allowed_token_ids");
 }
 
 /**
@@ -121,9 +123,28 @@ export function toSamplingParams(state: ServerState, r: SamplingFields, ctx: Sam
     logprobs: ctx.logprobs,
     promptLogprobs: maxOrNull(r.prompt_logprobs, ctx.promptLogprobs),
     logitBias: logitBias(r.logit_bias),
+    badWordsTokenIds: r.bad_words ? badWordsTokenIds(state.tokenizer, r.bad_words) : undefined,
     skipSpecialTokens: ctx.skipSpecialTokens ?? r.skip_special_tokens ?? undefined,
     structuredOutputs: ctx.structuredOutputs ?? null,
   }, state.limits);
+}
+
+/**
+ * bad_words as vLLM tokenizes them: each word with its leading whitespace stripped, and again after one space
+ * when that gives a different first token and the same number of tokens (so the word is also banned mid-text).
+ */
+export function badWordsTokenIds(tokenizer: Tokenizer, words: readonly string[]): number[][] {
+  const out: number[][] = [];
+  for (const word of words) {
+    const bare = word.trimStart();
+    const plain = tokenizer.encode(bare, { addSpecialTokens: false });
+    if (plain.length === 0) throw new BadRequestError(`bad_words entry '${word}' has no tokens`, "bad_words");
+    if (plain.length > MAX_BAD_WORD_TOKENS) throw new BadRequestError(`bad_words entries must be at most ${MAX_BAD_WORD_TOKENS} tokens`, "bad_words");
+    out.push(plain);
+    const spaced = tokenizer.encode(" " + bare, { addSpecialTokens: false });
+    if (spaced.length === plain.length && spaced[0] !== plain[0]) out.push(spaced);
+  }
+  return out;
 }
 
 /** vLLM's rule: the smallest of what was asked, what the context has left, and generation_config's cap. */

@@ -2,7 +2,7 @@
  * vLLM's request extras on both generation endpoints, each at its bound and past it: priority (0 only, as vLLM
  * without --scheduling-policy priority), truncate_prompt_tokens, return_tokens_as_token_ids,
  * spaces_between_special_tokens, min_tokens, ignore_eos, skip_special_tokens, include_stop_str_in_output,
- * prompt_logprobs; bad_words and allowed_token_ids are refused by name.
+ * prompt_logprobs, bad_words; allowed_token_ids is refused by name.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { parseServeFlags } from "../../src/cli/serve";
@@ -34,16 +34,49 @@ describe("priority", () => {
   });
 });
 
-describe("bad_words and allowed_token_ids", () => {
-  test("are refused with a 400 naming them, never silently ignored", async () => {
-    for (const [field, value] of [["bad_words", ["river"]], ["allowed_token_ids", [5, 6]]] as const) {
-      for (const url of [cmpl, chat]) {
-        const body = url === cmpl ? { ...base, prompt: "Hi" } : { ...base, messages };
-        const r = await post(url, { ...body, [field]: value });
-        expect(r.status).toBe(400);
-        expect(r.json.error.param).toBe(field);
-        expect(r.json.error.message).toContain("not supported");
-      }
+describe("allowed_token_ids", () => {
+  test("is refused with a 400 naming it, never silently ignored", async () => {
+    for (const url of [cmpl, chat]) {
+      const body = url === cmpl ? { ...base, prompt: "Hi" } : { ...base, messages };
+      const r = await post(url, { ...body, allowed_token_ids: [5, 6] });
+      expect(r.status).toBe(400);
+      expect(r.json.error.param).toBe("allowed_token_ids");
+      expect(r.json.error.message).toContain("not supported");
+    }
+  });
+});
+
+describe("bad_words", () => {
+  const tokens = async (text: string) => (await post(`${s.url}/tokenize`, { prompt: text, add_special_tokens: false })).json.tokens as number[];
+  const generated = async (extra: object) => {
+    const r = await post(cmpl, { ...base, prompt: "The river", max_tokens: 12, ignore_eos: true, logprobs: 0, return_tokens_as_token_ids: true, ...extra });
+    expect(r.status).toBe(200);
+    return (r.json.choices[0].logprobs.tokens as string[]).map((t) => Number(t.slice("token_id:".length)));
+  };
+  test("the words' tokens (as written and after a space) never complete in the output", async () => {
+    const free = await generated({});
+    // A generated token whose text tokenizes back to it, so banning the text must change the output.
+    let word: string | null = null;
+    for (const t of free) {
+      const text = ((await post(`${s.url}/detokenize`, { tokens: [t] })).json.prompt as string).trimStart();
+      const again = [await tokens(text), await tokens(" " + text)];
+      if (text.length > 0 && again.some((a) => a.length === 1 && a[0] === t)) { word = text; break; }
+    }
+    expect(word).not.toBeNull();
+    const banned = [await tokens(word!), await tokens(" " + word!)];
+    const got = await generated({ bad_words: [word] });
+    for (const b of banned)
+      for (let i = 0; i + b.length <= got.length; i++) expect(got.slice(i, i + b.length)).not.toEqual(b);
+    expect(got).not.toEqual(free);
+  });
+  test("bounds: 64 words of 64 tokens pass; more words, over 256 characters or 64 tokens, or empty words are a 400 naming bad_words", async () => {
+    const longest = "the ".repeat(64).trimEnd(); // 255 characters, 64 tokens
+    expect((await tokens(longest)).length).toBe(64);
+    expect((await post(cmpl, { ...base, prompt: "Hi", max_tokens: 2, bad_words: Array(64).fill(longest) })).status).toBe(200);
+    for (const bad_words of [Array.from({ length: 65 }, (_, i) => `w${i}`), ["x".repeat(257)], ["a ".repeat(100)], [""], ["   "]]) {
+      const r = await post(cmpl, { ...base, prompt: "Hi", max_tokens: 2, bad_words });
+      expect(r.status).toBe(400);
+      expect(r.json.error.param).toMatch(/^bad_words/); // the field, or the entry (bad_words.0) zod names
     }
   });
 });
