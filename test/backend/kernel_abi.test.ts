@@ -60,7 +60,7 @@ let cpuLibs: string[] = [];
 beforeAll(() => {
   const build = Bun.spawnSync([process.execPath, join(ROOT, "scripts", "build-native.mjs")], { stderr: "pipe" });
   if (build.exitCode !== 0) throw new Error(`build-native failed:\n${build.stderr.toString()}`);
-  cpuLibs = ["portable", "avx2", "avx512"].map((v) => join(BUILD, `libvk_cpu_${v}.so`)).filter(existsSync);
+  cpuLibs = ["portable", "avx2", "avx512", "avx512bf16"].map((v) => join(BUILD, `libvk_cpu_${v}.so`)).filter(existsSync);
 }, 120_000);
 
 test.skipIf(!hasNm)("every CPU library exports vk_core.h and vk_cpu.h, nothing else", () => {
