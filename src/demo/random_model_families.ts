@@ -5,7 +5,7 @@
  * come from random_moe_model.ts.
  */
 import { addSuccessorRows, gaussian, headDimOf, type RandomModelSpec, type RandomTensor } from "./random_model";
-import { MOE_ARCHITECTURES, moeConfig, moeTensors, type MoeArchitecture, type MoeSpec } from "./random_moe_model";
+import { familyCommonConfig, MOE_ARCHITECTURES, moeConfig, moeTensors, type MoeArchitecture, type MoeSpec } from "./random_moe_model";
 
 export const FAMILY_ARCHITECTURES = ["Gemma2ForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM", ...MOE_ARCHITECTURES] as const;
 export type FamilyArchitecture = (typeof FAMILY_ARCHITECTURES)[number];
@@ -25,7 +25,6 @@ export interface FamilySpec extends MoeSpec {
   originalMaxPositionEmbeddings?: number;
 }
 
-const TRANSFORMERS_VERSION = "5.18.0";
 
 // Gemma's embedding is scaled by sqrt(hidden) and its head is the (tied) embedding, so each sub-block's
 // post-norm gain must outweigh the token's own embedding or the model echoes its input. The final gain
@@ -44,26 +43,7 @@ export function familyConfig(spec: RandomModelSpec & { architecture: FamilyArchi
 }
 
 function gemmaOrPhi3Config(spec: Spec): Record<string, unknown> {
-  const common: Record<string, unknown> = {
-    architectures: [spec.architecture],
-    attention_dropout: 0.0,
-    bos_token_id: spec.bosTokenId ?? null,
-    dtype: spec.dtype,
-    eos_token_id: spec.eosTokenId,
-    head_dim: headDimOf(spec),
-    hidden_size: spec.hiddenSize,
-    initializer_range: 0.02,
-    intermediate_size: spec.intermediateSize,
-    max_position_embeddings: spec.maxPositionEmbeddings ?? 8192,
-    num_attention_heads: spec.numAttentionHeads,
-    num_hidden_layers: spec.numHiddenLayers,
-    num_key_value_heads: spec.numKeyValueHeads,
-    rms_norm_eps: spec.rmsNormEps ?? 1e-6,
-    tie_word_embeddings: spec.tieWordEmbeddings,
-    transformers_version: TRANSFORMERS_VERSION,
-    use_cache: true,
-    vocab_size: spec.vocabSize,
-  };
+  const common = familyCommonConfig(spec, 8192);
   return { ...common, ...(spec.architecture === "Phi3ForCausalLM" ? phi3Fields(spec) : gemmaFields(spec)) };
 }
 

@@ -28,31 +28,41 @@ const TRANSFORMERS_VERSION = "5.18.0";
 // f32 and f64 rounding could otherwise order differently (model_fixtures.py reports the smallest gap).
 const MOE = { embedStd: 1.0, projGain: 1.0, normStd: 0.2, biasStd: 0.3, outGain: 0.7, routerGain: 6, finalNormGain: 2, headNoiseStd: 0.3 };
 
-export function moeConfig(spec: Spec): Record<string, unknown> {
-  const common: Record<string, unknown> = {
+/**
+ * The config.json fields the newer families (Gemma, Phi-3 and the MoE models) share; keys are sorted when
+ * written, so each family adds its own in any order.
+ */
+export function familyCommonConfig(spec: RandomModelSpec, defaultMaxPositions: number): Record<string, unknown> {
+  return {
     architectures: [spec.architecture],
     attention_dropout: 0.0,
     bos_token_id: spec.bosTokenId ?? null,
     dtype: spec.dtype,
     eos_token_id: spec.eosTokenId,
     head_dim: headDimOf(spec),
-    hidden_act: "silu",
     hidden_size: spec.hiddenSize,
     initializer_range: 0.02,
     intermediate_size: spec.intermediateSize,
-    max_position_embeddings: spec.maxPositionEmbeddings ?? 32768,
+    max_position_embeddings: spec.maxPositionEmbeddings ?? defaultMaxPositions,
     num_attention_heads: spec.numAttentionHeads,
-    num_experts_per_tok: spec.numExpertsPerTok ?? 2,
     num_hidden_layers: spec.numHiddenLayers,
     num_key_value_heads: spec.numKeyValueHeads,
-    output_router_logits: false,
     rms_norm_eps: spec.rmsNormEps ?? 1e-6,
-    rope_parameters: { rope_theta: spec.ropeTheta ?? 1e6, rope_type: "default" },
-    router_aux_loss_coef: 0.001,
     tie_word_embeddings: spec.tieWordEmbeddings,
     transformers_version: TRANSFORMERS_VERSION,
     use_cache: true,
     vocab_size: spec.vocabSize,
+  };
+}
+
+export function moeConfig(spec: Spec): Record<string, unknown> {
+  const common: Record<string, unknown> = {
+    ...familyCommonConfig(spec, 32768),
+    hidden_act: "silu",
+    num_experts_per_tok: spec.numExpertsPerTok ?? 2,
+    output_router_logits: false,
+    rope_parameters: { rope_theta: spec.ropeTheta ?? 1e6, rope_type: "default" },
+    router_aux_loss_coef: 0.001,
   };
   if (spec.architecture === "MixtralForCausalLM") {
     return { ...common, model_type: "mixtral", num_local_experts: spec.numExperts ?? 8, sliding_window: spec.slidingWindow ?? null };
