@@ -17,6 +17,16 @@
 #define VK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define VK_MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* The largest element of x[0..n) (-inf when n == 0), SIMD. */
+static inline float vk_row_max(const float* x, int n) {
+  vkf m = vkf_set1(-INFINITY);
+  int i = 0;
+  for (; i + VK_W <= n; i += VK_W) m = vkf_max(m, vkf_load(x + i));
+  float r = vkf_hmax(m);
+  for (; i < n; i++) r = x[i] > r ? x[i] : r;
+  return r;
+}
+
 static inline int vk_dtype_size(int dtype) { return (dtype & 0xff) == VK_F32 ? 4 : 2; }
 
 /* Element i of a weight array in any dtype, as f32 (the low byte of dtype is the ABI code; a kernel may tag

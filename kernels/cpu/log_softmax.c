@@ -7,15 +7,6 @@ typedef struct {
   int n_cols;
 } lsm_job;
 
-static float row_max(const float* x, int n) {
-  vkf m = vkf_set1(-INFINITY);
-  int i = 0;
-  for (; i + VK_W <= n; i += VK_W) m = vkf_max(m, vkf_load(x + i));
-  float r = vkf_hmax(m);
-  for (; i < n; i++) r = x[i] > r ? x[i] : r;
-  return r;
-}
-
 static float row_sum_exp(const float* x, int n, float max) {
   vkf s0 = vkf_zero(), s1 = vkf_zero(), mv = vkf_set1(max);
   int i = 0;
@@ -34,7 +25,7 @@ static void lsm_rows(void* arg, int begin, int end) {
   for (int r = begin; r < end; r++) {
     const float* x = j->x + (int64_t)r * j->n_cols;
     float* o = j->out + (int64_t)r * j->n_cols;
-    float max = row_max(x, j->n_cols);
+    float max = vk_row_max(x, j->n_cols);
     float log_sum = logf(row_sum_exp(x, j->n_cols, max));
     vkf mv = vkf_set1(max), lv = vkf_set1(log_sum);
     int i = 0;

@@ -192,15 +192,6 @@ static double kept_sum(const double* p, int n, double thr) {
 
 /* ---- row scans ---- */
 
-static float row_max(const float* x, int n) {
-  vkf m = vkf_set1(-INFINITY);
-  int i = 0;
-  for (; i + VK_W <= n; i += VK_W) m = vkf_max(m, vkf_load(x + i));
-  float r = vkf_hmax(m);
-  for (; i < n; i++) r = x[i] > r ? x[i] : r;
-  return r;
-}
-
 /* The first index holding m, the row's maximum; 0 when m is -inf (the host's argmax). */
 static int first_index_of_max(const float* x, int n, float m) {
   if (m == -INFINITY) return 0;
@@ -331,7 +322,7 @@ static int sample_row(const float* v, int n, const double* fp, const int32_t* ip
                       double* sum_probs) {
   const double temperature = fp[0], top_p = fp[1], min_p = fp[2], u = fp[3];
   const int top_k = ip[0];
-  float m = row_max(v, n);
+  float m = vk_row_max(v, n);
   int best = first_index_of_max(v, n, m);
   if (temperature < SAMPLING_EPS || m == -INFINITY) return best;
   *sum_probs = fill_probs(s->p, v, n, m, 1.0 / temperature);
@@ -414,7 +405,7 @@ static int rank_of(const float* x, int n, int token, double lse) {
 static void entry_logprobs(const sample_job* j, int r, const float* x, int n, int token, int k, double lse,
                            row_scratch* s) {
   if (lse != lse) {
-    float mx = row_max(x, n);
+    float mx = vk_row_max(x, n);
     lse = (double)mx + log(sum_exp(x, n, mx));
   }
   j->logprobs[r] = logprob(x[token], lse);
@@ -466,7 +457,7 @@ static void sample_task(void* arg, int r) {
     double sum = NAN;
     token = sample_row(v, n, fp, ip, &s, &sum);
     /* At temperature 1 on the raw row the probabilities were exp(x - max): their sum is log-sum-exp's. */
-    if (v == x && fp[0] == 1.0 && sum == sum) lse = (double)row_max(x, n) + log(sum);
+    if (v == x && fp[0] == 1.0 && sum == sum) lse = (double)vk_row_max(x, n) + log(sum);
   }
   j->tokens[r] = token;
   if (ip[1] >= 0) entry_logprobs(j, r, x, n, token, ip[1], lse, &s);
