@@ -247,6 +247,8 @@ describe("prompt_logprobs", () => {
 
 describe("many at once", () => {
   test("48 concurrent requests mixing every extra at its bound all succeed with the right sizes", async () => {
+    const longestWord = "the ".repeat(64).trimEnd(); // 64 tokens, the bound
+    expect((await post(`${s.url}/tokenize`, { prompt: longestWord, add_special_tokens: false })).json.tokens.length).toBe(64);
     const ids = Array.from({ length: 64 }, (_, i) => 500 + i);
     const jobs = Array.from({ length: 48 }, (_, i) => {
       const k = 1 + (i % 16);
@@ -254,6 +256,8 @@ describe("many at once", () => {
         ...base, ...(i % 2 ? { prompt: ids } : { messages }), max_tokens: 6, min_tokens: 6, ignore_eos: i % 3 === 0,
         truncate_prompt_tokens: i % 2 ? k : null, priority: 0, return_tokens_as_token_ids: true, spaces_between_special_tokens: false,
         skip_special_tokens: i % 4 === 0, prompt_logprobs: i % 5 === 0 ? 20 : null, ...(i % 2 ? { logprobs: 20 } : { logprobs: true, top_logprobs: 20 }),
+        // At its bound: 64 words of 64 tokens each.
+        bad_words: i % 3 === 1 ? Array(64).fill(longestWord) : null,
       }).then((r) => ({ i, k, r }));
     });
     for (const { i, k, r } of await Promise.all(jobs)) {
